@@ -132,5 +132,130 @@ class UdpDatagram(Event):
 # --------------------------------------------------------------------------- websocket / sse / dns
 # (WebSocket, SSE and DNS events go here)
 
+
+@dataclass(slots=True, kw_only=True)
+class WsHandshake(Event):
+    """The checked WebSocket opening handshake (RFC 6455 §4, RFC 8441 over HTTP/2)."""
+
+    layer: str = "websocket"
+    type: str = "handshake"
+    transport: str  #: "http/1.1" (Upgrade) or "h2" (extended CONNECT)
+    accept_ok: bool | None  #: Sec-WebSocket-Accept matches the key (None over h2, which has no key)
+    subprotocol: str | None
+    extensions: list[str]
+    deflate: dict[str, Any] | None  #: negotiated permessage-deflate parameters
+    problems: list[str]
+
+
+@dataclass(slots=True, kw_only=True)
+class WsFrame(Event):
+    """One WebSocket frame as on the wire (RFC 6455 §5.2); ``type`` is the opcode name."""
+
+    layer: str = "websocket"
+    direction: str
+    opcode: int
+    fin: bool
+    rsv: int  #: RSV1..RSV3 as a 3-bit number (RSV1 = 4: "compressed" under permessage-deflate)
+    masked: bool
+    payload_len: int  #: as on the wire (compressed size under permessage-deflate)
+    header_len: int
+    raw: bytes = b""  #: header and the first payload bytes, as on the wire
+
+
+@dataclass(slots=True, kw_only=True)
+class WsClose(WsFrame):
+    """A close frame: its status code and reason, and whether it started the closing handshake."""
+
+    code: int | None
+    reason: str
+    initiator: bool  #: the first close frame of the connection
+
+
+@dataclass(slots=True, kw_only=True)
+class WsPong(WsFrame):
+    """A pong frame, with the round trip from the ping it answers (None if unsolicited)."""
+
+    rtt_ms: float | None
+    ping_frame: int | None
+
+
+@dataclass(slots=True, kw_only=True)
+class WsMessage(Event):
+    """A whole data message: reassembled, unmasked and decompressed."""
+
+    layer: str = "websocket"
+    type: str = "message"
+    direction: str
+    kind: str  #: "text" or "binary"
+    size: int  #: application bytes (after decompression)
+    text: str | None = None  #: text messages (cut at the decoder's text limit; see ``truncated``)
+    truncated: bool = False
+    wire_size: int  #: payload bytes on the wire, summed over the message's frames
+    frames: int
+    compressed: bool
+    first_frame: int  #: the frame that carried the message's first byte
+    start_ts: float
+
+
+@dataclass(slots=True, kw_only=True)
+class SseEvent(Event):
+    """One dispatched Server-Sent Event (WHATWG HTML §9.2.6), at the time its blank line arrived."""
+
+    layer: str = "sse"
+    type: str = "event"
+    direction: str = "s2c"
+    stream: int | None  #: HTTP/2 stream id (None on HTTP/1.x)
+    event: str  #: event type ("message" unless an ``event:`` field set it)
+    data: str
+    id: str | None  #: the ``id:`` field of this event, if it had one
+    last_event_id: str  #: the stream's last event id after this event
+
+
+@dataclass(slots=True, kw_only=True)
+class SseRetry(Event):
+    """A ``retry:`` field that set the client's reconnection time."""
+
+    layer: str = "sse"
+    type: str = "retry"
+    direction: str = "s2c"
+    stream: int | None
+    retry_ms: int
+
+
+@dataclass(slots=True, kw_only=True)
+class SseReconnect(Event):
+    """A request carrying ``Last-Event-ID``, linked to the event stream it resumes."""
+
+    layer: str = "sse"
+    type: str = "reconnect"
+    direction: str = "c2s"
+    stream: int | None
+    last_event_id: str
+    resumes_conn: int | None  #: connection of the stream that delivered that id (None: not in capture)
+    resumes_stream: int | None
+    gap_ms: float | None  #: from that stream's last byte to this request
+
+
+@dataclass(slots=True, kw_only=True)
+class DnsMessage(Event):
+    """A DNS query or response (RFC 1035 §4); ``type`` is "query" or "response"."""
+
+    layer: str = "dns"
+    direction: str
+    transport: str  #: "udp" or "tcp"
+    id: int
+    qname: str
+    qtype: str
+    opcode: str
+    rcode: str | None  #: responses only ("NOERROR", "NXDOMAIN", ...; EDNS extended codes included)
+    flags: list[str]  #: header flags set ("qr", "aa", "tc", "rd", "ra", "ad", "cd")
+    answers: list[dict[str, Any]]  #: {"name", "type", "ttl", "data"} in presentation format (as dig)
+    authority: list[dict[str, Any]]
+    additional: list[dict[str, Any]]
+    retransmission: bool = False  #: a query repeating an unanswered (id, qname, qtype)
+    query_frame: int | None = None  #: responses: the (first) query they answer
+    lookup_ms: float | None = None  #: responses: time since that query
+    raw: bytes = b""
+
 # --------------------------------------------------------------------------- analysis
 # (ledger and HOL events go here)
