@@ -126,6 +126,117 @@ class UdpDatagram(Event):
 # --------------------------------------------------------------------------- http1 / http2 / grpc
 # (HTTP events go here)
 
+
+@dataclass(slots=True, kw_only=True)
+class HttpRequest(Event):
+    """An HTTP/1.x request, emitted when its last byte (head, or end of body) is seen."""
+
+    layer: str = "http"
+    type: str = "request"
+    direction: str = "c2s"
+    method: str
+    target: str
+    version: str
+    headers: list[list[str]]
+    body_bytes: int  #: body length after de-chunking
+    chunked: bool = False
+    trailers: list[list[str]] | None = None
+    start_ts: float  #: when the request's first byte became deliverable
+    arrival: float  #: when the request's last byte was first seen
+    raw: bytes = b""  #: the request head
+
+
+@dataclass(slots=True, kw_only=True)
+class HttpResponse(Event):
+    """An HTTP/1.x response (interim 1xx ones too), matched in order to its request."""
+
+    layer: str = "http"
+    type: str = "response"
+    direction: str = "s2c"
+    status: int
+    reason: str
+    version: str
+    headers: list[list[str]]
+    body_bytes: int
+    chunked: bool = False
+    trailers: list[list[str]] | None = None
+    request_method: str | None  #: the request it answers (None when not in the capture)
+    request_target: str | None
+    request_frame: int | None
+    first_byte_ts: float  #: when the response's first byte became deliverable
+    arrival: float
+    raw: bytes = b""
+
+
+@dataclass(slots=True, kw_only=True)
+class Http2Frame(Event):
+    """One HTTP/2 frame (RFC 9113 §4.1); ``type`` is its name, or ``UNKNOWN_0xNN``.
+
+    ``headers`` holds the decoded header block for HEADERS/PUSH_PROMISE (on the
+    frame that ended the block, with CONTINUATION frames folded in); a ``None``
+    name or value is a dynamic-table entry the capture never showed, and
+    ``headers_reliable`` is False whenever the HPACK state was out of sync.
+    ``detail`` carries the type-specific fields (padding, priority, error
+    code, settings, increments, ...).
+    """
+
+    layer: str = "http2"
+    direction: str
+    stream: int
+    flags: int
+    flag_names: tuple[str, ...] = ()
+    length: int  #: the payload length from the frame header
+    headers: list[list[str | None]] | None = None
+    headers_reliable: bool | None = None
+    detail: dict[str, Any] | None = None
+    arrival: float  #: when the frame's last byte was first seen (``ts`` is when it became deliverable)
+    raw: bytes = b""  #: the frame as on the wire, header included
+
+
+@dataclass(slots=True, kw_only=True)
+class Http2Stall(Event):
+    """A sender at a zero flow-control window until a WINDOW_UPDATE let it go on (RFC 9113 §6.9)."""
+
+    layer: str = "http2"
+    type: str = "flow_control_stall"
+    direction: str  #: the blocked sender
+    stream: int  #: 0 when the connection window was the one at zero
+    start: float  #: the DATA frame that exhausted the window
+    end: float  #: the WINDOW_UPDATE that reopened it
+    duration_ms: float
+    start_frame: int
+
+
+@dataclass(slots=True, kw_only=True)
+class GrpcMessage(Event):
+    """One length-prefixed gRPC message, its protobuf shown as a wire-format tree."""
+
+    layer: str = "grpc"
+    type: str = "message"
+    direction: str
+    stream: int
+    method: str  #: the call's ``:path``
+    compressed: bool
+    length: int  #: message length from its prefix
+    fields: list[dict[str, Any]] | None = None  #: protobuf wire tree (None if not protobuf / undecodable)
+    raw: bytes = b""
+
+
+@dataclass(slots=True, kw_only=True)
+class GrpcCall(Event):
+    """A finished gRPC call: kind from its message pattern, status from its trailers."""
+
+    layer: str = "grpc"
+    type: str = "call"
+    stream: int
+    method: str
+    kind: str  #: "unary", "server_streaming", "client_streaming", "bidirectional"
+    requests: int
+    responses: int
+    status: int | None  #: grpc-status (None when the trailers were not seen)
+    message: str | None  #: grpc-message, percent-decoded
+    start_ts: float
+
 # --------------------------------------------------------------------------- quic / http3
 # (QUIC and HTTP/3 events go here)
 
