@@ -121,7 +121,115 @@ class UdpDatagram(Event):
 
 
 # --------------------------------------------------------------------------- tls
-# (TLS events go here)
+# ``type`` is the message name ("ClientHello", "Finished", "ApplicationData"...);
+# ``encrypted`` says the unit travelled in a protected record (and so was
+# decrypted with the key log to be shown).
+
+
+@dataclass(slots=True, kw_only=True)
+class TlsHandshake(Event):
+    """One handshake message; messages without their own class put their fields in ``info``."""
+
+    layer: str = "tls"
+    direction: str
+    length: int  #: body length (without the 4-byte header)
+    encrypted: bool = False
+    info: dict[str, Any] | None = None
+    raw: bytes = b""
+
+
+@dataclass(slots=True, kw_only=True)
+class TlsClientHello(TlsHandshake):
+    type: str = "ClientHello"
+    version: str  #: highest version offered ("1.3" via supported_versions)
+    sni: str | None = None
+    alpn: list[str]
+    cipher: str | None = None  #: always None: a client offers ``cipher_suites``
+    versions: list[str]
+    cipher_suites: list[str]
+    extensions: list[str]
+    groups: list[str]
+    key_share: list[str]
+    psk_modes: list[str]
+    psk_identities: int = 0
+    early_data: bool = False
+    session_id: str = ""
+    random: str = ""
+    grease: list[str]
+
+
+@dataclass(slots=True, kw_only=True)
+class TlsServerHello(TlsHandshake):
+    """ServerHello, or HelloRetryRequest (``type`` says which)."""
+
+    type: str = "ServerHello"
+    version: str
+    sni: str | None = None
+    alpn: list[str]  #: the selected protocol (TLS 1.2 only; TLS 1.3 sends it in EncryptedExtensions)
+    cipher: str
+    extensions: list[str]
+    key_share: str | None = None
+    psk_identity: int | None = None
+    session_id: str = ""
+    random: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class TlsEncryptedExtensions(TlsHandshake):
+    type: str = "EncryptedExtensions"
+    alpn: list[str]
+    early_data: bool = False  #: the server accepted 0-RTT
+    extensions: list[str]
+
+
+@dataclass(slots=True, kw_only=True)
+class TlsCertificate(TlsHandshake):
+    type: str = "Certificate"
+    #: per certificate, leaf first: subject, issuer, sans, not_before, not_after, serial
+    certificates: list[dict[str, Any]]
+
+
+@dataclass(slots=True, kw_only=True)
+class TlsChangeCipherSpec(Event):
+    layer: str = "tls"
+    type: str = "ChangeCipherSpec"
+    direction: str
+
+
+@dataclass(slots=True, kw_only=True)
+class TlsAlert(Event):
+    """An alert; level and description are None when it was encrypted and no key opened it."""
+
+    layer: str = "tls"
+    type: str = "Alert"
+    direction: str
+    level: str | None = None
+    description: str | None = None
+    code: int | None = None
+    encrypted: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class TlsApplicationData(Event):
+    """One application_data record (TLS 1.3 without keys: every protected record)."""
+
+    layer: str = "tls"
+    type: str = "ApplicationData"
+    direction: str
+    length: int  #: record payload length on the wire
+    plaintext_len: int | None = None  #: None when not decrypted
+    early: bool = False  #: 0-RTT early data
+    raw: bytes = b""
+
+
+@dataclass(slots=True, kw_only=True)
+class TlsEncryptedHandshake(Event):
+    """A protected handshake record that no key opened (TLS 1.2 Finished without keys)."""
+
+    layer: str = "tls"
+    type: str = "EncryptedHandshakeMessage"
+    direction: str
+    length: int
 
 # --------------------------------------------------------------------------- http1 / http2 / grpc
 # (HTTP events go here)
@@ -239,6 +347,101 @@ class GrpcCall(Event):
 
 # --------------------------------------------------------------------------- quic / http3
 # (QUIC and HTTP/3 events go here)
+# A datagram may hold several QUIC packets: one ``QuicPacket`` each, all with
+# the datagram's frame.  Connection IDs are hex strings; ``version`` is the
+# wire value as tshark shows it ("0x00000001"), None for short headers.
+
+
+@dataclass(slots=True, kw_only=True)
+class QuicPacket(Event):
+    """One QUIC packet; ``pn`` is None (and ``reason`` says why) when it could not be decrypted.
+
+    ``type`` is "initial", "0rtt", "handshake", "retry", "version_negotiation"
+    or "1rtt"; ``frames`` lists the frame type names in order and ``details``
+    their fields (ACK ranges, stream offsets, ...).
+    """
+
+    layer: str = "quic"
+    direction: str
+    version: str | None
+    dcid: str | None
+    scid: str | None
+    pn: int | None
+    length: int  #: bytes of this packet on the wire
+    frames: list[str]
+    details: list[dict[str, Any]] | None = None
+    key_phase: int | None = None  #: 1-RTT only: the key phase bit (key updates flip it)
+    reason: str | None = None
+    coalesced: int = 0  #: position of the packet in its datagram
+    raw: bytes = b""  #: the decrypted payload (empty when not decrypted)
+
+
+@dataclass(slots=True, kw_only=True)
+class QuicRetry(QuicPacket):
+    """A Retry packet (RFC 9000 §17.2.5): the handshake costs one more round trip."""
+
+    type: str = "retry"
+    token_length: int
+    integrity: str  #: "valid", "invalid", or "unchecked" (the client's first Initial was not captured)
+
+
+@dataclass(slots=True, kw_only=True)
+class QuicVersionNegotiation(QuicPacket):
+    """A Version Negotiation packet (RFC 9000 §17.2.1) listing the server's versions."""
+
+    type: str = "version_negotiation"
+    versions: list[str]
+
+
+@dataclass(slots=True, kw_only=True)
+class QuicLoss(Event):
+    """A packet the capture shows lost, the streams whose data it carried and when that data came again.
+
+    ``detected`` is "missing" (a packet number never captured: lost before
+    the capture point) or "unacknowledged" (captured, never acknowledged by
+    the peer: lost after it).  ``frame``/``ts`` are where the loss became
+    visible.  ``resent`` lists ``{stream, offset, length, frame, ts}``.
+    """
+
+    layer: str = "quic"
+    type: str = "loss"
+    direction: str  #: the sender of the lost packet
+    space: str  #: "initial", "handshake" or "application"
+    pn: int
+    detected: str
+    streams: list[int]
+    resent: list[dict[str, Any]]
+
+
+@dataclass(slots=True, kw_only=True)
+class Http3Frame(Event):
+    """One HTTP/3 frame (RFC 9114 §7.2); ``type`` is its name, or ``UNKNOWN_0x..``.
+
+    ``headers`` holds the QPACK-decoded field section of HEADERS and
+    PUSH_PROMISE as [name, value] pairs; ``detail`` the type-specific fields
+    (settings, GOAWAY id, ...).  ``ts`` is when the frame's last byte became
+    deliverable on its stream, ``arrival`` when it was first captured.
+    """
+
+    layer: str = "http3"
+    direction: str
+    stream: int
+    length: int  #: payload length from the frame header
+    headers: list[list[str]] | None = None
+    detail: dict[str, Any] | None = None
+    arrival: float
+    raw: bytes = b""  #: the frame's payload (cut for DATA)
+
+
+@dataclass(slots=True, kw_only=True)
+class Http3Stream(Event):
+    """A unidirectional HTTP/3 stream announced its type (RFC 9114 §6.2, RFC 9204 §4.2)."""
+
+    layer: str = "http3"
+    type: str = "stream"
+    direction: str
+    stream: int
+    stream_type: str  #: "control", "push", "qpack_encoder", "qpack_decoder", "reserved" or "unknown_0x.."
 
 # --------------------------------------------------------------------------- websocket / sse / dns
 # (WebSocket, SSE and DNS events go here)
@@ -298,7 +501,7 @@ class WsMessage(Event):
     type: str = "message"
     direction: str
     kind: str  #: "text" or "binary"
-    size: int  #: application bytes (after decompression)
+    size: int | None  #: application bytes after decompression (None: could not be decompressed)
     text: str | None = None  #: text messages (cut at the decoder's text limit; see ``truncated``)
     truncated: bool = False
     wire_size: int  #: payload bytes on the wire, summed over the message's frames
