@@ -229,6 +229,8 @@ class Result:
         r = self.ratio()
         if r is None or self.bench.target is None:
             return ""
+        if self.check and not self.check.startswith("same"):
+            return "not comparable: the check failed"
         t = self.bench.target
         ok = r["wall"] <= t and r["peak_rss"] <= t
         return "met" if ok else "NOT met"
