@@ -1,0 +1,615 @@
+#!/usr/bin/env python3
+"""A network lab in namespaces: real stacks, real delay and loss, captured with key logs.
+
+Topology (all inside namespaces this script creates and deletes)::
+
+    [client ns]  c0 10.99.0.1/24 ==veth== rc  [delay ns]  rs ==veth== s0 10.99.0.2/24  [server ns]
+                 ^ capture point          \\__ delayline.py __/
+
+The delay namespace has no IP address: ``delayline.py`` reads every frame from
+one veth end with a packet socket, holds it for the one-way delay and sends it out
+of the other end, dropping exactly the packets the scenario names.  Client and
+server see one /24 with static neighbour entries (no ARP) and no IPv6, so the
+capture holds only the scenario's traffic.  Nothing routes out of these
+namespaces: they have no default route and no link to the host.
+
+Offloads (TSO/GSO/GRO, checksum offload) are off on both ends so that the capture
+shows wire-sized segments with correct checksums, as a real NIC's wire would.
+
+Usage (as root)::
+
+    python captures/lab/netlab.py list
+    python captures/lab/netlab.py run tcp-handshake [--out DIR] [--delay-ms 20]
+    python captures/lab/netlab.py run all
+
+Each run writes ``NAME.pcap``, ``NAME.keys`` (NSS key log, when TLS/QUIC) and
+``NAME.json`` (provenance: what ran, versions, delay/loss, capture point, the
+delay line's report and tshark's measurements) into the output directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import dataclasses
+import datetime
+import fcntl
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SAMPLES = HERE.parent / "samples"
+
+CLIENT_IP = "10.99.0.1"
+SERVER_IP = "10.99.0.2"
+CLIENT_MAC = "02:99:00:00:00:01"
+SERVER_MAC = "02:99:00:00:00:02"
+HOST = "lab.test"
+DEFAULT_DELAY_MS = 20.0  # one way; RTT 40 ms
+
+CLONE_NEWNET = 0x40000000
+SIOCETHTOOL = 0x8946
+# Legacy ethtool "set" commands (linux/ethtool.h); still honoured by the kernel.
+ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_SGRO = 0x17, 0x1F, 0x24, 0x2C
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+# --------------------------------------------------------------------------- namespaces
+
+
+@contextlib.contextmanager
+def in_netns(name: str) -> Iterator[None]:
+    """Run the block (this thread) inside network namespace ``name``; sockets made here stay there."""
+    orig = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns({name})")
+        try:
+            yield
+        finally:
+            if _libc.setns(orig, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns(back)")
+    finally:
+        os.close(target)
+        os.close(orig)
+
+
+class _EthtoolValue(ctypes.Structure):
+    _fields_ = [("cmd", ctypes.c_uint32), ("data", ctypes.c_uint32)]
+
+
+class _IfReq(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char * 16), ("data", ctypes.c_void_p), ("pad", ctypes.c_char * 16)]
+
+
+def disable_offloads(ns: str, iface: str) -> None:
+    """Turn off checksum offload, TSO, GSO and GRO on ``iface`` (what ``ethtool -K`` would do)."""
+    with in_netns(ns), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for cmd in (ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_SGRO):
+            val = _EthtoolValue(cmd, 0)
+            req = _IfReq(iface.encode(), ctypes.addressof(val))
+            fcntl.ioctl(s.fileno(), SIOCETHTOOL, req)
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, check=check, capture_output=True, text=True)
+
+
+# --------------------------------------------------------------------------- the lab
+
+
+@dataclasses.dataclass
+class Step:
+    """One command the scenario ran, for the provenance note."""
+
+    where: str
+    argv: list[str]
+    note: str = ""
+
+
+class Lab:
+    """Client, delay and server namespaces joined by veth pairs; tracks every process it starts."""
+
+    def __init__(self, workdir: Path, delay_ms: float, drops: Sequence[dict] = ()) -> None:
+        self.workdir = workdir
+        self.delay_ms = delay_ms
+        self.drops = list(drops)
+        tag = f"nilab{os.getpid()}"
+        self.ns = {"client": f"{tag}c", "delay": f"{tag}d", "server": f"{tag}s"}
+        self.procs: list[subprocess.Popen] = []
+        self.steps: list[Step] = []
+        self.delay_report: dict = {}
+        self._delayline: subprocess.Popen | None = None
+
+    # -- lifecycle
+    def __enter__(self) -> Lab:
+        try:
+            self.setup()
+        except BaseException:
+            self.teardown()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.teardown()
+
+    def setup(self) -> None:
+        c, d, s = self.ns["client"], self.ns["delay"], self.ns["server"]
+        for ns in (c, d, s):
+            sh("ip", "netns", "add", ns)
+            # No IPv6: no router solicitations, MLD or ND in the captures.
+            sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+            sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "link", "add", "c0", "netns", c, "address", CLIENT_MAC, "type", "veth", "peer", "name", "rc", "netns", d)
+        sh("ip", "link", "add", "s0", "netns", s, "address", SERVER_MAC, "type", "veth", "peer", "name", "rs", "netns", d)
+        for ns, ifc, ip, peer_ip, peer_mac in ((c, "c0", CLIENT_IP, SERVER_IP, SERVER_MAC), (s, "s0", SERVER_IP, CLIENT_IP, CLIENT_MAC)):
+            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", ifc)
+            sh("ip", "-n", ns, "link", "set", ifc, "up")
+            sh("ip", "-n", ns, "neigh", "replace", peer_ip, "lladdr", peer_mac, "nud", "permanent", "dev", ifc)
+            disable_offloads(ns, ifc)
+        for ifc in ("rc", "rs"):
+            sh("ip", "-n", d, "link", "set", ifc, "up")
+            disable_offloads(d, ifc)
+        argv = [sys.executable, str(HERE / "delayline.py"), "rc", "rs", "--delay-ms", str(self.delay_ms),
+                "--report", str(self.workdir / "delayline.json")]
+        for rule in self.drops:
+            argv += ["--drop", json.dumps(rule)]
+        self._delayline = self.spawn("delay", argv, stdout=subprocess.PIPE)
+        assert self._delayline.stdout is not None
+        if self._delayline.stdout.readline().strip() != "ready":
+            raise RuntimeError("delay line did not start")
+
+    def teardown(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.procs.clear()
+        report = self.workdir / "delayline.json"
+        if report.exists():
+            self.delay_report = json.loads(report.read_text())
+        for ns in self.ns.values():
+            sh("ip", "netns", "del", ns, check=False)
+
+    # -- processes
+    def _argv(self, where: str, argv: Sequence[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.ns[where], *argv]
+
+    def spawn(self, where: str, argv: Sequence[str], *, env: dict | None = None, note: str = "", **kw) -> subprocess.Popen:
+        """Start ``argv`` in namespace ``where`` ("client", "delay", "server"); stopped at teardown."""
+        self.steps.append(Step(where, list(argv), note))
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.PIPE)
+        p = subprocess.Popen(self._argv(where, argv), env=self._env(env), text=True, **kw)
+        self.procs.append(p)
+        return p
+
+    def run(self, where: str, argv: Sequence[str], *, env: dict | None = None, note: str = "",
+            timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
+        """Run ``argv`` to completion in namespace ``where``; raise with its stderr if it fails."""
+        self.steps.append(Step(where, list(argv), note))
+        r = subprocess.run(self._argv(where, argv), env=self._env(env), capture_output=True, text=True,
+                           timeout=timeout, input=input)
+        if r.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+        return r
+
+    @staticmethod
+    def _env(extra: dict | None) -> dict:
+        env = {k: v for k, v in os.environ.items() if k not in ("SSLKEYLOGFILE", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy")}
+        env["LC_ALL"] = "C"
+        env.update(extra or {})
+        return env
+
+    def wait_listening(self, where: str, port: int, proto: str = "tcp", timeout: float = 10) -> None:
+        """Wait until something in namespace ``where`` listens on ``port``."""
+        flag = "-t" if proto == "tcp" else "-u"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = sh("ip", "netns", "exec", self.ns[where], "ss", "-Hln", flag, f"sport = :{port}").stdout
+            if out.strip():
+                return
+            for p in self.procs:
+                if p.poll() is not None and p.returncode not in (0, None) and p is not self._delayline:
+                    raise RuntimeError(f"server exited early: {p.args}: {p.stderr.read() if p.stderr else ''}")
+            time.sleep(0.05)
+        raise RuntimeError(f"nothing listens on {proto}/{port} in {where}")
+
+    @contextlib.contextmanager
+    def capture(self, path: Path) -> Iterator[Path]:
+        """tcpdump on the client's veth (c0) inside the client namespace while the block runs."""
+        argv = ["tcpdump", "-i", "c0", "-n", "-U", "--immediate-mode", "-s", "0", "-w", str(path)]
+        p = self.spawn("client", argv, note="capture point: client side of the client<->delay veth")
+        assert p.stderr is not None
+        line = ""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            line = p.stderr.readline()
+            if "listening on" in line or not line:
+                break
+        if "listening on" not in line:
+            raise RuntimeError(f"tcpdump did not start: {line!r}")
+        try:
+            yield path
+            # Let the last FIN/ACKs cross the delay line before stopping.
+            time.sleep(max(0.3, 4 * self.delay_ms / 1000))
+        finally:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+# --------------------------------------------------------------------------- servers and material
+
+
+def make_tls_material(workdir: Path) -> dict[str, Path]:
+    """A throwaway CA and an ECDSA P-256 server certificate for lab.test / 10.99.0.2."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "netinspect lab CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(1).not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST), x509.IPAddress(ipaddress.ip_address(SERVER_IP))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = {"ca": workdir / "ca.pem", "cert": workdir / "server.pem", "key": workdir / "server.key"}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return paths
+
+
+def body(name: str, size: int) -> bytes:
+    """A deterministic, readable response body of ``size`` bytes."""
+    line = f"{name} netinspect lab object, line ".encode()
+    out = bytearray()
+    n = 0
+    while len(out) < size:
+        out += line + b"%06d\n" % n
+        n += 1
+    return bytes(out[: size - 1]) + b"\n"
+
+
+def make_docroot(workdir: Path, objects: dict[str, int]) -> Path:
+    root = workdir / "www"
+    for path, size in objects.items():
+        p = root / path.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(body(path, size))
+    return root
+
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {wd}/nginx.pid;
+error_log {wd}/nginx-error.log info;
+events {{ worker_connections 128; }}
+http {{
+    access_log {wd}/nginx-access.log;
+    client_body_temp_path {wd}/ngx-body;
+    proxy_temp_path {wd}/ngx-proxy;
+    fastcgi_temp_path {wd}/ngx-fastcgi;
+    uwsgi_temp_path {wd}/ngx-uwsgi;
+    scgi_temp_path {wd}/ngx-scgi;
+    types {{ text/html html; text/plain txt; application/octet-stream bin; }}
+    default_type text/plain;
+    server_tokens off;
+    keepalive_timeout 10s;
+    server {{
+        listen {ip}:80;
+        listen {ip}:443 ssl http2;
+        server_name {host};
+        root {root};
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        {extra}
+    }}
+}}
+"""
+
+
+def start_nginx(lab: Lab, root: Path, tls: dict[str, Path], extra: str = "") -> None:
+    """nginx (one process, no daemon) in the server namespace on :80 and :443 (TLS, HTTP/2)."""
+    conf = lab.workdir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(wd=lab.workdir, ip=SERVER_IP, host=HOST, root=root, cert=tls["cert"], key=tls["key"], extra=extra))
+    lab.spawn("server", ["nginx", "-e", str(lab.workdir / "nginx-error.log"), "-c", str(conf)], note="nginx.conf:\n" + conf.read_text())
+    lab.wait_listening("server", 443)
+    lab.wait_listening("server", 80)
+
+
+def curl(lab: Lab, args: Sequence[str], keylog: Path | None = None, note: str = "") -> subprocess.CompletedProcess:
+    argv = ["curl", "-sS", "--resolve", f"{HOST}:80:{SERVER_IP}", "--resolve", f"{HOST}:443:{SERVER_IP}", *args]
+    env = {"SSLKEYLOGFILE": str(keylog)} if keylog else None
+    return lab.run("client", argv, env=env, note=note)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclasses.dataclass
+class Scenario:
+    name: str
+    description: str
+    func: Callable[[Lab, dict], None]
+    drops: list[dict] = dataclasses.field(default_factory=list)
+    tools: list[str] = dataclasses.field(default_factory=list)
+    delay_ms: float = DEFAULT_DELAY_MS
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str, description: str, *, drops: Sequence[dict] = (), tools: Sequence[str] = ()) -> Callable:
+    """Register a scenario function ``f(lab, ctx)``; ``ctx`` has ``pcap``, ``keylog`` and ``notes``."""
+
+    def deco(func: Callable[[Lab, dict], None]) -> Callable[[Lab, dict], None]:
+        SCENARIOS[name] = Scenario(name, description, func, list(drops), list(tools))
+        return func
+
+    return deco
+
+
+SMALL = {"/hello.txt": 600}
+MULTI = {f"/obj/{i}.txt": 4000 for i in range(1, 7)}
+# Same six objects, bigger, for the lossy runs: several RTTs of data behind one loss.
+LOSSY = {f"/obj/{i}.bin": 16000 for i in range(1, 7)}
+LOSSY_DROP_BYTE = 30000  # a byte of the server's stream in the middle of the responses
+H3_DROP_DATAGRAM = 25  # the 25th server->client datagram: a full packet of stream data mid-response
+
+
+@scenario("tcp-handshake", "curl GET over plain HTTP/1.1 to nginx: one RTT of handshake before data, then teardown",
+          tools=["curl", "nginx"])
+def tcp_handshake(lab: Lab, ctx: dict) -> None:
+    root = make_docroot(lab.workdir, SMALL)
+    start_nginx(lab, root, make_tls_material(lab.workdir))
+    with lab.capture(ctx["pcap"]):
+        curl(lab, ["-o", "/dev/null", f"http://{HOST}/hello.txt"])
+
+
+@scenario("tls12-vs-tls13", "two curl GETs to the same nginx over the same RTT: a TLS 1.2 full handshake (2 RTT), then TLS 1.3 (1 RTT)",
+          tools=["curl", "nginx", "openssl"])
+def tls12_vs_tls13(lab: Lab, ctx: dict) -> None:
+    root = make_docroot(lab.workdir, SMALL)
+    tls = make_tls_material(lab.workdir)
+    start_nginx(lab, root, tls)
+    with lab.capture(ctx["pcap"]):
+        common = ["--http1.1", "--cacert", str(tls["ca"]), "-o", "/dev/null"]
+        curl(lab, [*common, "--tlsv1.2", "--tls-max", "1.2", f"https://{HOST}/hello.txt"], ctx["keylog"], note="TLS 1.2")
+        time.sleep(0.2)
+        curl(lab, [*common, "--tlsv1.3", f"https://{HOST}/hello.txt"], ctx["keylog"], note="TLS 1.3")
+
+
+def _h2_workload(lab: Lab, ctx: dict, objects: dict[str, int]) -> None:
+    root = make_docroot(lab.workdir, objects)
+    tls = make_tls_material(lab.workdir)
+    start_nginx(lab, root, tls)
+    urls = [f"https://{HOST}{p}" for p in objects]
+    outs = []
+    for u in urls:
+        outs += [u, "-o", "/dev/null"]
+    with lab.capture(ctx["pcap"]):
+        curl(lab, ["--http2", "--tlsv1.3", "--cacert", str(tls["ca"]), "--parallel", "--parallel-max", "10",
+                   "-H", "x-lab-client: netinspect-lab", "-H", "accept-language: en", *outs], ctx["keylog"])
+
+
+@scenario("http2-multiplex", "curl --http2 --parallel: six GETs multiplexed on one TLS 1.3 connection to nginx; repeated headers show HPACK's savings",
+          tools=["curl", "nginx", "openssl", "nghttp2"])
+def http2_multiplex(lab: Lab, ctx: dict) -> None:
+    _h2_workload(lab, ctx, MULTI)
+
+
+@scenario("http2-lossy", "the HTTP/3 lossy workload over HTTP/2+TLS 1.3+TCP: one server->client segment dropped mid-response stalls every stream",
+          drops=[{"dir": "s2c", "proto": "tcp", "port": 443, "byte": [LOSSY_DROP_BYTE]}],
+          tools=["curl", "nginx", "openssl", "nghttp2"])
+def http2_lossy(lab: Lab, ctx: dict) -> None:
+    _h2_workload(lab, ctx, LOSSY)
+
+
+def _h3_workload(lab: Lab, ctx: dict, objects: dict[str, int]) -> None:
+    root = make_docroot(lab.workdir, objects)
+    tls = make_tls_material(lab.workdir)
+    peer = str(HERE / "h3peer.py")
+    lab.spawn("server", [sys.executable, peer, "server", "--host", SERVER_IP, "--port", "443", "--root", str(root),
+                         "--cert", str(tls["cert"]), "--key", str(tls["key"])])
+    lab.wait_listening("server", 443, "udp")
+    with lab.capture(ctx["pcap"]):
+        lab.run("client", [sys.executable, peer, "client", "--host", SERVER_IP, "--port", "443", "--server-name", HOST,
+                           "--ca", str(tls["ca"]), "--keylog", str(ctx["keylog"]), *objects])
+
+
+@scenario("http3-lossy", "the HTTP/2 lossy workload over HTTP/3+QUIC (aioquic): one server->client packet dropped mid-response stalls only its stream",
+          drops=[{"dir": "s2c", "proto": "udp", "port": 443, "nth": [H3_DROP_DATAGRAM]}],
+          tools=["aioquic", "pylsqpack", "cryptography"])
+def http3_lossy(lab: Lab, ctx: dict) -> None:
+    _h3_workload(lab, ctx, LOSSY)
+
+
+# --------------------------------------------------------------------------- provenance and measurement
+
+
+def _version(argv: Sequence[str]) -> str:
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return "not installed"
+    out = (r.stdout or r.stderr).strip().splitlines()
+    return out[0] if out else ""
+
+
+def versions(tools: Sequence[str]) -> dict[str, str]:
+    v = {"kernel": platform.release(), "python": platform.python_version(), "tcpdump": _version(["tcpdump", "--version"])}
+    probes = {
+        "curl": ["curl", "--version"],
+        "nginx": ["nginx", "-v"],
+        "openssl": ["openssl", "version"],
+        "dnsmasq": ["dnsmasq", "--version"],
+    }
+    for t in tools:
+        if t in probes:
+            v[t] = _version(probes[t])
+        else:
+            try:
+                from importlib.metadata import version
+
+                v[t] = version(t)
+            except Exception:
+                v[t] = "unknown"
+    return v
+
+
+def tshark(pcap: Path, fields: Sequence[str], dfilter: str, keylog: Path | None = None) -> list[list[str]]:
+    argv = ["tshark", "-n", "-r", str(pcap), "-o", "tcp.reassemble_out_of_order:TRUE", "-T", "fields",
+            "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,", "-Y", dfilter]
+    if keylog and keylog.exists():
+        argv += ["-o", f"tls.keylog_file:{keylog}"]
+    for f in fields:
+        argv += ["-e", f]
+    out = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, LC_ALL="C")).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def measure(pcap: Path, keylog: Path | None) -> dict:
+    """What tshark says about the capture: frames, per-TCP-stream iRTT, retransmissions."""
+    m: dict = {"frames": len(tshark(pcap, ["frame.number"], "frame"))}
+    irtt = tshark(pcap, ["tcp.stream", "tcp.analysis.initial_rtt"], "tcp.flags.syn==1 && tcp.flags.ack==0 || tcp.analysis.initial_rtt")
+    streams: dict[str, float] = {}
+    for stream, rtt in irtt:
+        if rtt and stream not in streams:
+            streams[stream] = round(float(rtt) * 1000, 3)
+    if streams:
+        m["tcp_irtt_ms"] = streams
+    m["tcp_retransmissions"] = len(tshark(pcap, ["frame.number"], "tcp.analysis.retransmission || tcp.analysis.fast_retransmission"))
+    quic = tshark(pcap, ["frame.time_epoch", "ip.src"], "quic")
+    if quic:
+        first_c = next((float(t) for t, src in quic if src == CLIENT_IP), None)
+        first_s = next((float(t) for t, src in quic if src == SERVER_IP), None)
+        m["quic_datagrams"] = len(quic)
+        if first_c is not None and first_s is not None:
+            # Client Initial to the server's first reply: one RTT plus the server's handshake work.
+            m["quic_first_reply_ms"] = round((first_s - first_c) * 1000, 3)
+    return m
+
+
+def _step(step: Step, workdir: Path) -> dict:
+    """A step for the note, with the throwaway work directory written as $WORK."""
+    d = dataclasses.asdict(step)
+    d["argv"] = [a.replace(str(workdir), "$WORK") for a in d["argv"]]
+    d["note"] = d["note"].replace(str(workdir), "$WORK")
+    return d
+
+
+def run_scenario(name: str, outdir: Path, delay_ms: float | None = None, drops: Sequence[dict] | None = None) -> dict:
+    """Run one scenario; write NAME.pcap, NAME.keys and NAME.json into ``outdir``; return the provenance.
+
+    ``delay_ms`` (one way) and ``drops`` override the scenario's own settings.
+    """
+    sc = SCENARIOS[name]
+    outdir.mkdir(parents=True, exist_ok=True)
+    delay = sc.delay_ms if delay_ms is None else delay_ms
+    drops = sc.drops if drops is None else list(drops)
+    with tempfile.TemporaryDirectory(prefix=f"netlab-{name}-") as tmp:
+        wd = Path(tmp)
+        ctx = {"pcap": wd / f"{name}.pcap", "keylog": wd / f"{name}.keys", "notes": []}
+        lab = Lab(wd, delay, drops)
+        started = time.time()
+        with lab:
+            sc.func(lab, ctx)
+        pcap_out = outdir / f"{name}.pcap"
+        shutil.copyfile(ctx["pcap"], pcap_out)
+        keys_out = None
+        if ctx["keylog"].exists() and ctx["keylog"].stat().st_size:
+            keys_out = outdir / f"{name}.keys"
+            shutil.copyfile(ctx["keylog"], keys_out)
+        prov = {
+            "name": name,
+            "description": sc.description,
+            "made": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
+            "made_by": "captures/lab/netlab.py run " + name,
+            "capture_point": "client: tcpdump -i c0 inside the client namespace (10.99.0.1); the client's own veth, so "
+                             "server->client packets appear after the delay line and dropped ones never appear",
+            "topology": {"client": CLIENT_IP, "server": SERVER_IP, "path": "client ns <veth> delay ns (user-space delay line) <veth> server ns",
+                         "mtu": 1500, "offloads": "tx checksum, TSO, GSO, GRO off on both ends"},
+            "one_way_delay_ms": delay,
+            "rtt_ms": 2 * delay,
+            "drops": drops,
+            "delay_line": lab.delay_report,
+            "keylog": keys_out.name if keys_out else None,
+            "steps": [_step(s, wd) for s in lab.steps if s.where != "delay"],
+            "versions": versions(sc.tools),
+            "notes": ctx["notes"],
+            "measured": measure(pcap_out, keys_out),
+            "size_bytes": pcap_out.stat().st_size,
+        }
+        (outdir / f"{name}.json").write_text(json.dumps(prov, indent=1) + "\n")
+        return prov
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="netinspect capture lab (run as root)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list scenarios")
+    r = sub.add_parser("run", help="run scenarios by name (or 'all')")
+    r.add_argument("names", nargs="+")
+    r.add_argument("--out", type=Path, default=SAMPLES)
+    r.add_argument("--delay-ms", type=float, default=None, help="override the one-way delay")
+    args = p.parse_args(argv)
+    if args.cmd == "list":
+        for sc in SCENARIOS.values():
+            print(f"{sc.name:24} {sc.description}")
+        return 0
+    names = list(SCENARIOS) if args.names == ["all"] else args.names
+    for n in names:
+        if n not in SCENARIOS:
+            p.error(f"unknown scenario {n!r}; see 'list'")
+    if os.geteuid() != 0:
+        p.error("the lab needs root (network namespaces, packet sockets)")
+    for n in names:
+        prov = run_scenario(n, args.out, args.delay_ms)
+        m = prov["measured"]
+        print(f"{n}: {prov['size_bytes']} bytes, {m['frames']} frames, iRTT {m.get('tcp_irtt_ms', {})} ms, "
+              f"retransmissions {m['tcp_retransmissions']}, dropped {len(prov['delay_line'].get('dropped', []))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
