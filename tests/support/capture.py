@@ -31,7 +31,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def loopback_capture(path: str, bpf: str, *, snaplen: int = 0) -> Iterator[str]:
     """Capture packets matching ``bpf`` on ``lo`` into ``path`` while the block runs."""
-    cmd = [TCPDUMP, "-i", "lo", "-U", "-n", "-w", path]
+    # --immediate-mode: without it packets wait in the kernel ring for up to a
+    # second and the last ones are lost when tcpdump is stopped.
+    cmd = [TCPDUMP, "-i", "lo", "--immediate-mode", "-U", "-n", "-w", path]
     if snaplen:
         cmd += ["-s", str(snaplen)]
     cmd += [bpf]
@@ -47,6 +49,7 @@ def loopback_capture(path: str, bpf: str, *, snaplen: int = 0) -> Iterator[str]:
                 break
         if "listening on" not in line:
             raise RuntimeError(f"tcpdump did not start: {line!r}")
+        time.sleep(0.2)  # "listening on" precedes the ring being fully live by a few ms
         yield path
         time.sleep(0.3)  # let the last packets reach the file
     finally:
