@@ -566,7 +566,7 @@ class DnsMessage(Event):
     answers: list[dict[str, Any]]  #: {"name", "type", "ttl", "data"} in presentation format (as dig)
     authority: list[dict[str, Any]]
     additional: list[dict[str, Any]]
-    retransmission: bool = False  #: a query repeating an unanswered (id, qname, qtype)
+    retransmission: bool = False  #: a query repeating an unanswered (id, qname, qtype), or a second answer
     query_frame: int | None = None  #: responses: the (first) query they answer
     lookup_ms: float | None = None  #: responses: time since that query
     raw: bytes = b""
