@@ -97,6 +97,7 @@ class TcpSegment(Event):
     len: int
     window: int
     analysis: tuple[str, ...] = ()
+    ack_rtt: float | None = None  #: seconds, as tshark's tcp.analysis.ack_rtt
 
 
 @dataclass(slots=True, kw_only=True)

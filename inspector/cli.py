@@ -1,0 +1,134 @@
+"""The ``netinspect`` command line.
+
+Exit codes: 0 success (a truncated capture still exits 0, after a warning),
+2 usage errors and captures that cannot be read at all, 130 interrupted,
+70 an internal error (reported in one line; never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import CaptureError
+from .keylog import KeyLog
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 70, 130
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for (exit code 2)."""
+
+
+def _load_keylog(path: str | None) -> KeyLog:
+    """The key log from ``--keylog``, else ``$SSLKEYLOGFILE``, else an empty one."""
+    source = path or os.environ.get("SSLKEYLOGFILE")
+    if not source:
+        return KeyLog()
+    try:
+        return KeyLog.from_file(source)
+    except OSError as e:
+        if path:
+            raise UsageError(f"cannot read key log {source}: {e.strerror or e}") from None
+        return KeyLog()  # a stale $SSLKEYLOGFILE must not stop a plain summary
+
+
+def _warn(message: str) -> None:
+    print(f"netinspect: warning: {message}", file=sys.stderr)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .output.summary import summaries, write_text
+    from .pipeline import decode_file
+
+    pipe, reader = decode_file(args.capture, keylog=_load_keylog(args.keylog))
+    conns = summaries(pipe.connections)
+    if reader.warning:
+        _warn(f"{args.capture}: {reader.warning}")
+    if args.json:
+        json.dump({"capture": args.capture, "frames": pipe.frame, "connections": conns}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        write_text(conns, sys.stdout, source=f"{args.capture} ({pipe.frame} frames)")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .output.export import JsonLinesWriter
+    from .pipeline import decode_file
+
+    out = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        writer = JsonLinesWriter(out)
+        _pipe, reader = decode_file(args.capture, keylog=_load_keylog(args.keylog), on_event=writer, segments=True)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if reader.warning:
+        _warn(f"{args.capture}: {reader.warning}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netinspect",
+        description="A packet-level protocol inspector: connections, timelines, round trips and head-of-line blocking.",
+        epilog="Example: netinspect summary captures/samples/tcp-handshake.pcap",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"netinspect {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    def verb(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, epilog=f"Example:\n  {example}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = verb("summary", "One line (or JSON object) per connection: endpoints, timing, iRTT, closing, anomalies.",
+             "netinspect summary capture.pcapng --keylog keys.log --json")
+    p.add_argument("capture", help="pcap or pcapng file (optionally .gz)")
+    p.add_argument("--keylog", metavar="FILE", help="TLS key log (NSS format); default: $SSLKEYLOGFILE")
+    p.add_argument("--json", action="store_true", help='print {"connections": [...]} as JSON')
+    p.set_defaults(func=cmd_summary)
+
+    p = verb("export", "Every decoded event as JSON Lines (one object per line).",
+             "netinspect export capture.pcap -o events.jsonl")
+    p.add_argument("capture", help="pcap or pcapng file (optionally .gz)")
+    p.add_argument("--keylog", metavar="FILE", help="TLS key log (NSS format); default: $SSLKEYLOGFILE")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``netinspect`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except (CaptureError, UsageError) as e:
+        print(f"netinspect: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("netinspect: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # e.g. `netinspect export x | head`: not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush at exit
+        except OSError:
+            pass
+        return EXIT_OK
+    except Exception as e:  # the last line of defence: one line, no traceback
+        print(f"netinspect: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

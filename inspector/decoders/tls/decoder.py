@@ -1,0 +1,808 @@
+"""TlsDecoder: TLS over one TCP connection, with key-log decryption.
+
+Per direction the reassembled TCP stream is cut into records
+(:mod:`.record`); handshake records go through one
+:class:`~.handshake.HandshakeBuffer` per direction; protected records are
+opened with keys from the key log (:mod:`.ciphers`).  Decrypted application
+data becomes a plaintext stream per direction with its own
+:class:`~inspector.flows.streamindex.StreamIndex` (each record's plaintext
+maps to the TCP frame that completed the record and the arrival/delivery
+times of its TCP bytes) and is fed to the inner decoder that
+``inner_factory`` picks from the ALPN or the first plaintext bytes.
+
+Key changes follow the handshake: TLS 1.2 switches at ChangeCipherSpec;
+TLS 1.3 switches at Finished, EndOfEarlyData and KeyUpdate, and tries the
+next expected key when the current one fails where the handshake allows a
+silent switch (0-RTT data ending without EndOfEarlyData when the server
+rejected it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ...errors import DecodeError
+from ...events import (
+    DIRECTIONS,
+    Event,
+    Malformed,
+    Note,
+    TlsAlert,
+    TlsApplicationData,
+    TlsChangeCipherSpec,
+    TlsEncryptedHandshake,
+)
+from ...flows.streamindex import Span, StreamIndex
+from ..base import DecodeContext, StreamDecoder
+from .ciphers import SUITES, Opener, Tls13Opener, suite_kx, tls12_openers
+from .constants import ContentType, HandshakeType, alert_name, cipher_name, version_name
+from .handshake import (
+    ClientHello,
+    EncryptedExtensions,
+    HandshakeBuffer,
+    KeyUpdate,
+    ServerHello,
+    message_event,
+    parse_alert,
+    parse_message,
+)
+from .record import HEADER, HEADER_LEN, MAX_RECORD_PAYLOAD, Record, RecordSplitter, looks_like_record
+
+InnerFactory = Callable[[DecodeContext, "str | None", bytes, int], "StreamDecoder | None"]
+
+#: Plaintext held while the inner decoder is not chosen yet, or 0-RTT data awaiting the server's verdict.
+MAX_PENDING_PLAINTEXT = 1 << 17
+#: How far past the expected sequence number to search after a TCP gap.
+MAX_SEQ_SEARCH = 1024
+
+
+class _Key:
+    """One candidate protection for a direction: the stage it belongs to and its opener."""
+
+    __slots__ = ("stage", "opener")
+
+    def __init__(self, stage: str, opener: Opener) -> None:
+        self.stage = stage  # "early", "handshake", "app"
+        self.opener = opener
+
+
+class _Side:
+    """State of one direction."""
+
+    __slots__ = (
+        "d",
+        "name",
+        "records",
+        "hs",
+        "hs_dead",
+        "keys",
+        "seq",
+        "stage",
+        "encrypting",
+        "pending12",
+        "plain_offset",
+        "plain_index",
+        "dead",
+        "resync",
+        "lost",
+        "last_frame",
+        "last_ts",
+        "protected_seen",
+        "protected_opened",
+    )
+
+    def __init__(self, d: int) -> None:
+        self.d = d
+        self.name = DIRECTIONS[d]
+        self.records = RecordSplitter()
+        self.hs = HandshakeBuffer()
+        self.hs_dead = False
+        self.keys: list[_Key] = []  # current first, then the ones that may follow
+        self.seq = 0
+        self.stage = "plain"  # plain, early, handshake, app
+        self.encrypting = False  # TLS 1.2: after this side's ChangeCipherSpec
+        self.pending12: Opener | None = None  # TLS 1.2 key waiting for ChangeCipherSpec
+        self.plain_offset = 0
+        self.plain_index = StreamIndex()
+        self.dead = False
+        self.resync = False  # a TCP gap broke record framing
+        self.lost = 0  # TCP bytes lost since the last good record (bounds the sequence search)
+        self.last_frame = 0
+        self.last_ts = 0.0
+        self.protected_seen = 0
+        self.protected_opened = 0
+
+
+class TlsDecoder:
+    """StreamDecoder for TLS (SSL 3.0 framing through TLS 1.3) over TCP."""
+
+    def __init__(self, ctx: DecodeContext, inner_factory: InnerFactory | None = None) -> None:
+        self.ctx = ctx
+        self.inner_factory = inner_factory
+        self.sides = (_Side(0), _Side(1))
+        self.client_hello: ClientHello | None = None
+        self.server_hello: ServerHello | None = None
+        self.hrr = False
+        self.version: int | None = None
+        self.suite_id: int | None = None
+        self.alpn: str | None = None
+        self.resumed = False
+        self.resumption: str | None = None
+        self.early_offered = False
+        self.early_sent = False
+        self.early_status: str | None = None  # accepted / rejected
+        self._early_pending: list[tuple[bytes, Span]] = []
+        self._early_pending_bytes = 0
+        self.tickets = 0
+        self.certificate: dict[str, Any] | None = None
+        self.alerts: list[str] = []
+        self.times: dict[str, float] = {}
+        self._key_problem_reported = False
+        self._no_key_reason: str | None = None
+        self._tls12_unsupported: str | None = None
+        # inner decoder
+        self._inner: StreamDecoder | None = None
+        self._inner_state = "undecided"  # undecided, active, none, failed
+        self._inner_pending: list[tuple[int, bytes, int]] = []
+        self._inner_pending_bytes = 0
+        self._inner_summary_cache: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ StreamDecoder
+
+    def feed(self, direction: int, data: bytes, offset: int, index: StreamIndex) -> list[Event]:
+        side = self.sides[direction]
+        out: list[Event] = []
+        if side.dead or not data:
+            return out
+        if side.resync:
+            data, offset = self._resync(side, data, offset, index, out)
+            if not data:
+                return out
+        try:
+            records = side.records.feed(data, offset)
+        except DecodeError as exc:
+            span = index.locate(exc.offset if exc.offset is not None else offset)
+            self._stop(side, span.frame, span.delivered, f"{exc.reason}; cannot re-frame records", out)
+            return out
+        for rec in records:
+            self._record(side, rec, index, out)
+            if side.dead:
+                break
+        index.release(side.records.pending_start)
+        return out
+
+    def gap(self, direction: int, offset: int, length: int, index: StreamIndex) -> list[Event]:
+        side = self.sides[direction]
+        out: list[Event] = []
+        if side.dead:
+            return out
+        lost_partial = side.records.pending
+        side.records.reset(offset + length)
+        side.resync = True
+        side.lost += length + lost_partial
+        try:
+            span = index.locate(max(offset - 1, 0))
+            frame, ts = span.frame, span.delivered
+        except LookupError:
+            frame, ts = side.last_frame, side.last_ts
+        out.append(
+            self._note(
+                frame,
+                ts,
+                f"{length} bytes missing from the capture at offset {offset}; resynchronising on the next record",
+                side,
+                "warning",
+            )
+        )
+        if side.stage == "plain" or not side.encrypting and side.stage != "app":
+            side.hs = HandshakeBuffer()
+        if self._inner is not None and self._inner_state == "active":
+            # The plaintext length of the lost records is unknown: the TCP byte count bounds it.
+            out += self._inner_call("gap", direction, side.plain_offset, length, side.plain_index)
+            side.plain_offset += length
+        return out
+
+    def finish(self) -> list[Event]:
+        out: list[Event] = []
+        for side in self.sides:
+            if side.records.pending and not side.dead:
+                out.append(
+                    self._note(
+                        side.last_frame,
+                        side.last_ts,
+                        f"capture ended inside a TLS record ({side.records.pending} bytes held)",
+                        side,
+                    )
+                )
+        last = max(self.sides, key=lambda s: s.last_ts)
+        if self.client_hello is not None and self.server_hello is None and not self.alerts:
+            out.append(self._note(last.last_frame, last.last_ts, "TLS handshake incomplete: no ServerHello", None))
+        if self._early_pending:
+            out.append(
+                self._note(
+                    last.last_frame,
+                    last.last_ts,
+                    f"{self._early_pending_bytes} bytes of 0-RTT data never confirmed by the server",
+                    self.sides[0],
+                )
+            )
+            self._early_pending.clear()
+        if self._inner_state == "active":
+            out += self._inner_call("finish")
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        inner: dict[str, Any] = {}
+        if self._inner is not None and self._inner_state in ("active", "failed"):
+            try:
+                inner = dict(self._inner.summary() or {})
+            except Exception:  # noqa: BLE001 - an inner decoder's bug must not lose the TLS summary
+                inner = {}
+        app = inner.get("app") or self.alpn or "tls"
+        out = dict(inner)
+        out["tls"] = self.tls_summary()
+        out["app"] = app
+        return out
+
+    # ------------------------------------------------------------------ summary
+
+    def tls_summary(self) -> dict[str, Any]:
+        ch, sh = self.client_hello, self.server_hello
+        opened = sum(s.protected_opened for s in self.sides)
+        seen = sum(s.protected_seen for s in self.sides)
+        return {
+            "version": version_name(self.version) if self.version is not None else (version_name(ch.max_version) if ch else None),
+            "sni": ch.sni if ch else None,
+            "alpn_offered": list(ch.alpn) if ch else [],
+            "alpn": self.alpn,
+            "cipher": cipher_name(self.suite_id) if self.suite_id is not None else None,
+            "resumed": self.resumed,
+            "hrr": self.hrr,
+            "early_data": self.early_status,
+            "decrypted": opened > 0,
+            "handshake_rtts": self._handshake_rtts(),
+            "resumption": self.resumption,
+            "decryption": self._decryption_status(opened, seen),
+            "times_ms": self._times_ms(),
+            "tickets": self.tickets,
+            "alerts": list(self.alerts),
+            "certificate": self.certificate,
+        }
+
+    def _handshake_rtts(self) -> int | None:
+        if self.server_hello is None or self.version is None:
+            return None
+        if self.version >= 0x0304:
+            if self.early_status == "accepted" and self.early_sent:
+                return 0
+            return 2 if self.hrr else 1
+        return 1 if self.resumed else 2
+
+    def _decryption_status(self, opened: int, seen: int) -> str:
+        if seen == 0:
+            return "no encrypted records"
+        if opened == 0:
+            return self._no_key_reason or "encrypted, no key"
+        if opened < seen:
+            return "partial"
+        return "decrypted"
+
+    def _times_ms(self) -> dict[str, float | None]:
+        t = self.times
+        start = t.get("client_hello")
+
+        def rel(key: str) -> float | None:
+            v = t.get(key)
+            return None if v is None or start is None else round((v - start) * 1000, 3)
+
+        return {k: rel(k) for k in ("server_hello", "server_finished", "client_finished", "first_app_data")}
+
+    # ------------------------------------------------------------------ records
+
+    def _record(self, side: _Side, rec: Record, index: StreamIndex, out: list[Event]) -> None:
+        spans = index.spans(rec.start, rec.end)
+        last = spans[-1]
+        frame, ts = last.frame, last.delivered
+        side.last_frame, side.last_ts = frame, ts
+        ctype = rec.type
+        if ctype == ContentType.CHANGE_CIPHER_SPEC:
+            out.append(TlsChangeCipherSpec(frame=frame, ts=ts, conn=self.ctx.conn, direction=side.name))
+            if self.version is not None and self.version < 0x0304 and not side.encrypting:
+                side.encrypting = True
+                side.seq = 0
+                side.keys = [_Key("app", side.pending12)] if side.pending12 is not None else []
+                side.stage = "app"
+            return
+        protected = side.encrypting or ctype == ContentType.APPLICATION_DATA
+        if protected:
+            side.protected_seen += 1
+            opened = self._open(side, rec, frame, ts, out)
+            if opened is None:
+                self._unopened(side, rec, frame, ts, out)
+                return
+            side.protected_opened += 1
+            inner_type, content = opened
+        else:
+            inner_type, content = ctype, rec.payload
+        if inner_type == ContentType.HANDSHAKE:
+            self._handshake_bytes(side, content, frame, ts, protected, out)
+        elif inner_type == ContentType.APPLICATION_DATA:
+            self._app_data(side, rec, content, spans, frame, ts, out)
+        elif inner_type == ContentType.ALERT:
+            try:
+                alerts = parse_alert(content)
+            except DecodeError as exc:
+                out.append(self._malformed(frame, ts, f"alert: {exc.reason}", side))
+                return
+            for a in alerts:
+                self.alerts.append(f"{side.name} {a.level_name} {a.description_name}")
+                out.append(
+                    TlsAlert(
+                        frame=frame,
+                        ts=ts,
+                        conn=self.ctx.conn,
+                        direction=side.name,
+                        level=a.level_name,
+                        description=a.description_name,
+                        code=a.description,
+                        encrypted=protected,
+                    )
+                )
+        elif inner_type == ContentType.HEARTBEAT:
+            out.append(self._note(frame, ts, f"heartbeat record ({len(content)} bytes)", side))
+        else:
+            out.append(self._malformed(frame, ts, f"record with inner content type {inner_type}", side))
+
+    def _open(self, side: _Side, rec: Record, frame: int, ts: float, out: list[Event]) -> tuple[int, bytes] | None:
+        keys = side.keys
+        if not keys:
+            return None
+        header, payload = rec.header, rec.payload
+        if side.lost:
+            return self._open_after_gap(side, header, payload)
+        for i, key in enumerate(keys):
+            seq = side.seq if i == 0 else 0
+            result = key.opener.open(seq, header, payload)
+            if result is not None:
+                if i:
+                    # a later expected key opened it: the earlier stage is over
+                    side.keys = [key] + [k for k in keys[i + 1 :] if k.stage != key.stage]
+                    side.stage = key.stage
+                    if keys[0].stage == "early" and key.stage != "early":
+                        self._early_over(side, frame, ts, out, by_end_of_early_data=False)
+                side.seq = seq + 1
+                if key.stage == "early":
+                    # several suites were tried for 0-RTT: keep the one that worked
+                    side.keys = [key] + [k for k in side.keys[1:] if k.stage != "early"]
+                return result
+        if side.stage == "app":
+            side.seq += 1  # a record that fails authentication still used its sequence number
+        self._report_key_problem(side, frame, ts, out)
+        return None
+
+    def _open_after_gap(self, side: _Side, header: bytes, payload: bytes | memoryview) -> tuple[int, bytes] | None:
+        """After lost bytes the number of lost records is unknown: search the sequence number."""
+        key = side.keys[0]
+        limit = min(side.lost // (HEADER_LEN + 17) + 2, MAX_SEQ_SEARCH)
+        for seq in range(side.seq, side.seq + limit + 1):
+            result = key.opener.open(seq, header, payload)
+            if result is not None:
+                side.seq = seq + 1
+                side.lost = 0
+                return result
+        return None
+
+    def _unopened(self, side: _Side, rec: Record, frame: int, ts: float, out: list[Event]) -> None:
+        ctype = rec.type
+        length = len(rec.payload)
+        early = self.version is None and self.early_offered and side.d == 0
+        if early:
+            self.early_sent = True
+        if ctype == ContentType.APPLICATION_DATA:
+            out.append(
+                TlsApplicationData(frame=frame, ts=ts, conn=self.ctx.conn, direction=side.name, length=length, early=early)
+            )
+            if side.d == 0 and not early and self.version is not None:
+                # without keys, TLS 1.3's client Finished is the client's first protected record
+                key = "client_finished" if self.version >= 0x0304 and "client_finished" not in self.times else "first_app_data"
+                self.times.setdefault(key, ts)
+        elif ctype == ContentType.HANDSHAKE:
+            out.append(TlsEncryptedHandshake(frame=frame, ts=ts, conn=self.ctx.conn, direction=side.name, length=length))
+            if side.d == 0:
+                self.times.setdefault("client_finished", ts)
+            else:
+                self.times.setdefault("server_finished", ts)
+        elif ctype == ContentType.ALERT:
+            self.alerts.append(f"{side.name} encrypted")
+            out.append(TlsAlert(frame=frame, ts=ts, conn=self.ctx.conn, direction=side.name, encrypted=True))
+        else:
+            out.append(self._note(frame, ts, f"protected record of type {ctype} not opened", side))
+
+    def _report_key_problem(self, side: _Side, frame: int, ts: float, out: list[Event]) -> None:
+        if self._key_problem_reported:
+            return
+        self._key_problem_reported = True
+        self._no_key_reason = "key does not decrypt"
+        out.append(
+            self._note(
+                frame,
+                ts,
+                f"key log has secrets for this connection but they do not decrypt its {side.name} records "
+                f"({side.stage} key, record {side.seq})",
+                side,
+                "warning",
+            )
+        )
+
+    # ------------------------------------------------------------------ handshake
+
+    def _handshake_bytes(
+        self, side: _Side, content: bytes | memoryview, frame: int, ts: float, encrypted: bool, out: list[Event]
+    ) -> None:
+        if side.hs_dead:
+            return
+        try:
+            messages = side.hs.feed(content)
+        except DecodeError as exc:
+            side.hs_dead = True
+            out.append(self._malformed(frame, ts, f"handshake stream: {exc.reason}", side))
+            return
+        tls13 = self.version is not None and self.version >= 0x0304
+        kx = suite_kx(self.suite_id) if self.suite_id is not None else None
+        for msg_type, body in messages:
+            try:
+                msg = parse_message(msg_type, body, tls13=tls13, kx=kx)
+            except DecodeError as exc:
+                out.append(self._malformed(frame, ts, f"{_hs_name(msg_type)}: {exc.reason}", side))
+                continue
+            out.append(
+                message_event(
+                    msg,
+                    frame=frame,
+                    ts=ts,
+                    conn=self.ctx.conn,
+                    direction=side.name,
+                    encrypted=encrypted,
+                    raw=bytes([msg_type]) + len(body).to_bytes(3, "big") + body,
+                )
+            )
+            self._handshake_message(side, msg, frame, ts, out)
+            tls13 = self.version is not None and self.version >= 0x0304
+            kx = suite_kx(self.suite_id) if self.suite_id is not None else None
+
+    def _handshake_message(self, side: _Side, msg: Any, frame: int, ts: float, out: list[Event]) -> None:
+        t = msg.msg_type
+        if t == HandshakeType.CLIENT_HELLO and side.d == 0:
+            self._client_hello(msg, ts)
+        elif t == HandshakeType.SERVER_HELLO and side.d == 1:
+            self._server_hello(msg, frame, ts, out)
+        elif t == HandshakeType.ENCRYPTED_EXTENSIONS and side.d == 1:
+            self._encrypted_extensions(msg, frame, ts, out)
+        elif t == HandshakeType.CERTIFICATE and side.d == 1:
+            if self.version is not None and self.version < 0x0304 and self.resumed:
+                self.resumed = False  # a full handshake after all
+                self.resumption = None
+            if msg.certificates and self.certificate is None:
+                info = msg.describe()[0]
+                self.certificate = {"subject": info.subject, "issuer": info.issuer, "sans": info.sans, "not_after": info.not_after}
+        elif t == HandshakeType.FINISHED:
+            self._finished(side, ts, out, frame)
+        elif t == HandshakeType.END_OF_EARLY_DATA and side.d == 0:
+            self._early_over(side, frame, ts, out, by_end_of_early_data=True)
+            side.keys = [k for k in side.keys if k.stage != "early"]
+            side.stage = side.keys[0].stage if side.keys else "handshake"
+            side.seq = 0
+        elif t == HandshakeType.KEY_UPDATE:
+            assert isinstance(msg, KeyUpdate)
+            if side.keys and isinstance(side.keys[0].opener, Tls13Opener):
+                side.keys = [_Key("app", side.keys[0].opener.next())]
+                side.seq = 0
+        elif t == HandshakeType.NEW_SESSION_TICKET:
+            self.tickets += 1
+
+    def _client_hello(self, msg: ClientHello, ts: float) -> None:
+        if self.client_hello is None:
+            self.client_hello = msg
+            self.times["client_hello"] = ts
+            if msg.sni:
+                self.ctx.facts["sni"] = msg.sni
+            if msg.alpn:
+                self.ctx.facts["alpn_offered"] = list(msg.alpn)
+        else:
+            # the second ClientHello after a HelloRetryRequest (same random, RFC 8446 §4.1.2)
+            self.client_hello = msg
+        if msg.early_data and not self.hrr:
+            self.early_offered = True
+            self._setup_early_keys(msg)
+
+    def _secret(self, label: str) -> bytes | None:
+        ch = self.client_hello
+        log = self.ctx.keylog
+        if ch is None or log is None:
+            return None
+        return log.get(ch.random, label)
+
+    def _setup_early_keys(self, ch: ClientHello) -> None:
+        secret = self._secret("CLIENT_EARLY_TRAFFIC_SECRET")
+        if secret is None:
+            return
+        side = self.sides[0]
+        # The 0-RTT suite is the PSK's, not known before the ServerHello: try each offered TLS 1.3 suite.
+        keys = [_Key("early", Tls13Opener(SUITES[s], secret)) for s in ch.cipher_suites if s in SUITES and SUITES[s].tls13]
+        side.keys = keys + [k for k in side.keys if k.stage != "early"]
+        side.stage = "early"
+        side.seq = 0
+
+    def _server_hello(self, msg: ServerHello, frame: int, ts: float, out: list[Event]) -> None:
+        if msg.is_hrr:
+            self.hrr = True
+            self.times.setdefault("hello_retry_request", ts)
+            if self.early_offered:
+                self._reject_early(frame, ts, out, "the server sent a HelloRetryRequest")
+            return
+        self.server_hello = msg
+        self.version = msg.version
+        self.suite_id = msg.cipher_suite
+        self.times.setdefault("server_hello", ts)
+        self.ctx.facts["tls_version"] = version_name(msg.version)
+        ch = self.client_hello
+        suite = SUITES.get(msg.cipher_suite)
+        if msg.version >= 0x0304:
+            if msg.psk_identity is not None:
+                self.resumed = True
+                self.resumption = "psk"
+            if self.early_offered and msg.psk_identity != 0:
+                self._reject_early(frame, ts, out, "the server did not accept the first PSK")
+            if suite is None or not suite.tls13:
+                out.append(self._note(frame, ts, f"cannot decrypt suite {cipher_name(msg.cipher_suite)}", None))
+                return
+            cs = self._secret("CLIENT_HANDSHAKE_TRAFFIC_SECRET")
+            ss = self._secret("SERVER_HANDSHAKE_TRAFFIC_SECRET")
+            client, server = self.sides
+            server.stage = "handshake"
+            server.seq = 0
+            server.keys = [_Key("handshake", Tls13Opener(suite, ss))] if ss else []
+            early = [k for k in client.keys if k.stage == "early" and k.opener.suite is suite]
+            client.keys = early + ([_Key("handshake", Tls13Opener(suite, cs))] if cs else [])
+            if not early:
+                client.stage = "handshake"
+                client.seq = 0
+            if ss is None and cs is None:
+                self._no_key_reason = self._missing_reason()
+            return
+        # TLS 1.2 and older
+        self.alpn = msg.alpn
+        if msg.alpn:
+            self.ctx.facts["alpn"] = msg.alpn
+        if ch is not None and ch.session_id and msg.session_id == ch.session_id:
+            self.resumed = True
+            self.resumption = "ticket" if ch.session_ticket else "session_id"
+        master = self._secret("CLIENT_RANDOM")
+        if master is None:
+            self._no_key_reason = self._missing_reason()
+            return
+        if msg.version < 0x0302 or suite is None or suite.tls13:
+            self._tls12_unsupported = f"cannot decrypt {version_name(msg.version)} with {cipher_name(msg.cipher_suite)}"
+            self._no_key_reason = self._tls12_unsupported
+            out.append(self._note(frame, ts, self._tls12_unsupported, None))
+            return
+        assert ch is not None
+        etm = bool(suite.mac) and msg.encrypt_then_mac and ch.encrypt_then_mac
+        c2s, s2c = tls12_openers(suite, master, ch.random, msg.random, encrypt_then_mac=etm)
+        self.sides[0].pending12 = c2s
+        self.sides[1].pending12 = s2c
+
+    def _missing_reason(self) -> str:
+        log = self.ctx.keylog
+        if log is None or not log:
+            return "encrypted, no key"
+        return "encrypted, no key (key log has no secrets for this client random)"
+
+    def _encrypted_extensions(self, msg: EncryptedExtensions, frame: int, ts: float, out: list[Event]) -> None:
+        self.alpn = msg.alpn
+        if msg.alpn:
+            self.ctx.facts["alpn"] = msg.alpn
+        if self.early_offered and self.early_status is None:
+            if msg.early_data:
+                self.early_status = "accepted"
+                pending, self._early_pending = self._early_pending, []
+                self._early_pending_bytes = 0
+                for content, span in pending:
+                    self._deliver(self.sides[0], content, span, out)
+            else:
+                self._reject_early(frame, ts, out, "EncryptedExtensions has no early_data")
+
+    def _reject_early(self, frame: int, ts: float, out: list[Event], why: str) -> None:
+        if self.early_status is not None:
+            return
+        self.early_status = "rejected"
+        if self._early_pending or self.early_sent:
+            out.append(
+                self._note(frame, ts, f"0-RTT data rejected ({why}); {self._early_pending_bytes} bytes not processed", self.sides[0])
+            )
+        self._early_pending.clear()
+        self._early_pending_bytes = 0
+
+    def _early_over(self, side: _Side, frame: int, ts: float, out: list[Event], *, by_end_of_early_data: bool) -> None:
+        if side.stage == "early":
+            side.stage = "handshake"
+
+    def _finished(self, side: _Side, ts: float, out: list[Event], frame: int) -> None:
+        tls13 = self.version is not None and self.version >= 0x0304
+        if side.d == 0:
+            self.times.setdefault("client_finished", ts)
+        else:
+            self.times.setdefault("server_finished", ts)
+        if not tls13 or side.stage == "app":
+            return
+        suite = SUITES.get(self.suite_id) if self.suite_id is not None else None
+        secret = self._secret("CLIENT_TRAFFIC_SECRET_0" if side.d == 0 else "SERVER_TRAFFIC_SECRET_0")
+        side.stage = "app"
+        side.seq = 0
+        if suite is None or secret is None:
+            side.keys = []
+            if secret is None and suite is not None:
+                self._no_key_reason = "partial key log: handshake secrets only"
+                out.append(
+                    self._note(
+                        frame, ts, f"key log lacks the {side.name} application traffic secret: application data stays encrypted", side
+                    )
+                )
+            return
+        side.keys = [_Key("app", Tls13Opener(suite, secret))]
+
+    # ------------------------------------------------------------------ application data
+
+    def _app_data(
+        self, side: _Side, rec: Record, content: bytes, spans: list[Span], frame: int, ts: float, out: list[Event]
+    ) -> None:
+        early = side.stage == "early"
+        out.append(
+            TlsApplicationData(
+                frame=frame,
+                ts=ts,
+                conn=self.ctx.conn,
+                direction=side.name,
+                length=len(rec.payload),
+                plaintext_len=len(content),
+                early=early,
+            )
+        )
+        if side.d == 0:
+            self.times.setdefault("first_app_data", ts)
+        if not content:
+            return
+        arrival_span = max(spans, key=lambda s: s.arrival) if len(spans) > 1 else spans[0]
+        # The record is usable once all its bytes are there: arrival = latest arrival among its TCP bytes.
+        span = Span(0, len(content), frame, arrival_span.arrival, spans[-1].delivered, arrival_span.arrival_frame)
+        if early:
+            self.early_sent = True
+            if self.early_status == "rejected":
+                return
+            if self.early_status is None:
+                if self._early_pending_bytes + len(content) <= MAX_PENDING_PLAINTEXT:
+                    self._early_pending.append((content, span))
+                    self._early_pending_bytes += len(content)
+                return
+        self._deliver(side, content, span, out)
+
+    def _deliver(self, side: _Side, content: bytes, span: Span, out: list[Event]) -> None:
+        start = side.plain_offset
+        end = start + len(content)
+        side.plain_offset = end
+        side.plain_index.add(Span(start, end, span.frame, span.arrival, span.delivered, span.arrival_frame))
+        state = self._inner_state
+        if state == "active":
+            out += self._inner_call("feed", side.d, content, start, side.plain_index)
+            return
+        if state != "undecided":
+            side.plain_index.release(end)
+            return
+        self._inner_pending.append((side.d, content, start))
+        self._inner_pending_bytes += len(content)
+        inner = None
+        if self.inner_factory is not None:
+            first = b"".join(c for d, c, _ in self._inner_pending if d == side.d)
+            try:
+                inner = self.inner_factory(self.ctx, self.alpn, first, side.d)
+            except Exception as exc:  # noqa: BLE001
+                out.append(self._malformed(span.frame, span.delivered, f"choosing the inner decoder failed: {exc!r}", side))
+                self._inner_state = "failed"
+        if inner is None:
+            if self._inner_state == "failed" or self.inner_factory is None or self._inner_pending_bytes > MAX_PENDING_PLAINTEXT:
+                if self._inner_state == "undecided":
+                    self._inner_state = "none"
+                self._inner_pending.clear()
+                for s in self.sides:
+                    s.plain_index.release(s.plain_offset)
+            return
+        self._inner = inner
+        self._inner_state = "active"
+        pending, self._inner_pending = self._inner_pending, []
+        for d, c, off in pending:
+            out += self._inner_call("feed", d, c, off, self.sides[d].plain_index)
+            if self._inner_state != "active":
+                break
+
+    def _inner_call(self, method: str, *args: Any) -> list[Event]:
+        inner = self._inner
+        if inner is None or self._inner_state != "active":
+            return []
+        try:
+            return list(getattr(inner, method)(*args) or [])
+        except Exception as exc:  # noqa: BLE001 - the inner decoder stops, TLS goes on
+            self._inner_state = "failed"
+            reason = exc.reason if isinstance(exc, DecodeError) else f"{type(exc).__name__}: {exc}"
+            side = self.sides[args[0]] if method in ("feed", "gap") else self.sides[0]
+            return [
+                self._malformed(
+                    side.last_frame, side.last_ts, f"{type(inner).__name__}: {reason}; stopped decoding the application", side
+                )
+            ]
+
+    # ------------------------------------------------------------------ gaps
+
+    def _resync(
+        self, side: _Side, data: bytes, offset: int, index: StreamIndex, out: list[Event]
+    ) -> tuple[bytes, int]:
+        """Find the next record header after a gap; returns the data from there on."""
+        held = side.records.pending
+        buf = bytes(side.records._buf) + bytes(data) if held else bytes(data)
+        base = offset - held
+        n = len(buf)
+        for pos in range(0, n - HEADER_LEN + 1):
+            if not looks_like_record(buf, pos):
+                continue
+            length = HEADER.unpack_from(buf, pos)[2]
+            nxt = pos + HEADER_LEN + length
+            # confirm with the following header when it is there, else with the chunk ending on the record
+            if nxt < n - HEADER_LEN and not looks_like_record(buf, nxt):
+                continue
+            if nxt > n and n - pos < 64:
+                break  # too little to judge: wait for more
+            side.resync = False
+            side.lost += pos
+            side.records.reset(base + pos)
+            return buf[pos:], base + pos
+        if n > 2 * (MAX_RECORD_PAYLOAD + HEADER_LEN):
+            span = index.locate(offset)
+            self._stop(side, span.frame, span.delivered, "no TLS record header found after a gap", out)
+            return b"", offset
+        keep = buf[max(0, n - (MAX_RECORD_PAYLOAD + HEADER_LEN)) :] if n > HEADER_LEN else buf
+        side.lost += n - len(keep)
+        side.records.reset(base + n - len(keep))
+        side.records._buf = bytearray(keep)
+        side.records._buf_start = base + n - len(keep)
+        side.records.next_offset = base + n
+        return b"", offset
+
+    def _stop(self, side: _Side, frame: int, ts: float, reason: str, out: list[Event]) -> None:
+        side.dead = True
+        out.append(self._malformed(frame, ts, reason, side))
+        out.append(self._note(frame, ts, f"stopped decoding TLS {side.name}: {reason}", side, "error"))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _note(self, frame: int, ts: float, message: str, side: _Side | None, severity: str = "note") -> Note:
+        return Note(
+            frame=frame,
+            ts=ts,
+            conn=self.ctx.conn,
+            layer="tls",
+            severity=severity,
+            message=message,
+            direction=side.name if side else None,
+        )
+
+    def _malformed(self, frame: int, ts: float, reason: str, side: _Side | None) -> Malformed:
+        return Malformed(frame=frame, ts=ts, conn=self.ctx.conn, layer="tls", reason=reason, direction=side.name if side else None)
+
+
+def _hs_name(msg_type: int) -> str:
+    from .constants import handshake_name
+
+    return handshake_name(msg_type)
+
+
+__all__ = ["TlsDecoder", "alert_name"]

@@ -1,0 +1,216 @@
+"""Per-direction TCP reassembly into an in-order byte stream.
+
+Every delivered run of bytes is described by a
+:class:`~inspector.flows.streamindex.Span`: when its bytes first arrived and
+when they became deliverable (all earlier bytes present), plus the frames.
+Head-of-line analysis reads exactly that difference.
+
+Out-of-order data waits in a bounded buffer.  Bytes that will never appear
+(the peer ACKed past them, the capture's snap length cut them, the buffer
+limit was hit, or the capture ended) become a *gap*: the decoder is told how
+many bytes are missing and decoding goes on after them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from .streamindex import Span, StreamIndex
+from .tcp_analysis import M32, gt_seq
+
+#: Out-of-order bytes buffered per direction before we give up on a hole.
+MAX_BUFFERED = 8 << 20
+#: Recently delivered segments kept to compare retransmitted bytes with.
+HISTORY_SEGMENTS = 64
+
+# deliver(data, offset, span) and gap(offset, length, span)
+DeliverFn = Callable[[bytes, int, Span], None]
+GapFn = Callable[[int, int, Span], None]
+
+
+class Reassembler:
+    """Reassembles one direction of a TCP connection."""
+
+    __slots__ = (
+        "next_seq",
+        "offset",
+        "_ooo",
+        "_ooo_bytes",
+        "_history",
+        "index",
+        "deliver",
+        "on_gap",
+        "mismatches",
+        "gaps",
+        "gap_bytes",
+        "limit_hits",
+    )
+
+    def __init__(self, deliver: DeliverFn, on_gap: GapFn) -> None:
+        self.next_seq: int | None = None  # absolute seq of the next in-order byte
+        self.offset = 0  # stream offset of next_seq
+        # seq -> (data as captured, frame, arrival ts, length on the wire)
+        self._ooo: dict[int, tuple[bytes, int, float, int]] = {}
+        self._ooo_bytes = 0
+        self._history: deque[tuple[int, bytes]] = deque(maxlen=HISTORY_SEGMENTS)
+        self.index = StreamIndex()
+        self.deliver = deliver
+        self.on_gap = on_gap
+        self.mismatches = 0  # retransmissions whose bytes differ from the original
+        self.gaps = 0
+        self.gap_bytes = 0
+        self.limit_hits = 0
+
+    def start(self, seq: int) -> None:
+        """The stream's first byte has sequence number ``seq`` (ISN + 1 after a SYN)."""
+        if self.next_seq is None:
+            self.next_seq = seq & M32
+
+    def segment(self, seq: int, payload: bytes, seglen: int, frame: int, ts: float) -> bool:
+        """Take a segment's payload (``seglen`` on the wire, ``payload`` as captured).
+
+        Returns True when retransmitted bytes differ from what was seen before.
+        """
+        if self.next_seq is None:
+            self.next_seq = seq
+        rel = (seq - self.next_seq) & M32
+        if rel >= 0x80000000:
+            rel -= 1 << 32
+        differs = False
+        if rel < 0:
+            # Starts before next_seq: compare the old part, deliver any new tail.
+            if payload:
+                differs = self._compare(seq, payload)
+            if rel + seglen <= 0:
+                return differs
+            cut = -rel
+            payload = payload[cut:]
+            seglen -= cut
+            seq = self.next_seq
+            rel = 0
+        if rel > 0:
+            return self._buffer(seq, payload, seglen, frame, ts) or differs
+        # In order: deliver now, then whatever it made contiguous.
+        self._deliver_run(payload, seglen, frame, ts, ts)
+        if self._ooo:
+            self._drain(frame, ts)
+        return differs
+
+    def _deliver_run(self, payload: bytes, seglen: int, frame: int, arrival: float, now: float,
+                     arrival_frame: int | None = None) -> None:
+        start_seq = self.next_seq
+        n = len(payload)
+        if n:
+            start = self.offset
+            span = Span(start, start + n, frame, arrival, now, frame if arrival_frame is None else arrival_frame)
+            self.index.add(span)
+            self.offset = start + n
+            self.next_seq = (self.next_seq + n) & M32
+            self._history.append((start_seq, payload))
+            self.deliver(payload, start, span)
+        if seglen > n:  # snap length cut the segment: those bytes are gone for good
+            self._gap(seglen - n, frame, now)
+
+    def _gap(self, length: int, frame: int, now: float) -> None:
+        start = self.offset
+        span = Span(start, start + length, frame, now, now, frame)
+        self.index.add(span)
+        self.offset += length
+        self.next_seq = (self.next_seq + length) & M32
+        self.gaps += 1
+        self.gap_bytes += length
+        self.on_gap(start, length, span)
+
+    def _buffer(self, seq: int, payload: bytes, seglen: int, frame: int, ts: float) -> bool:
+        old = self._ooo.get(seq)
+        if old is not None:
+            if len(old[0]) >= len(payload):
+                return self._compare_buffered(old[0], payload)
+            self._ooo_bytes -= len(old[0])
+        self._ooo[seq] = (payload, frame, ts, seglen)
+        self._ooo_bytes += len(payload)
+        if self._ooo_bytes > MAX_BUFFERED:
+            # Give up on the hole: declare it missing and go on from the first buffered byte.
+            self.limit_hits += 1
+            first = min(self._ooo, key=lambda s: (s - self.next_seq) & M32)
+            self.skip_to(first, frame, ts)
+        return False
+
+    def _drain(self, frame: int, now: float) -> None:
+        ooo = self._ooo
+        while ooo:
+            nxt = self.next_seq
+            item = ooo.pop(nxt, None)
+            if item is None:
+                # Segments overlapping next_seq from before it (partial overlaps).
+                item_seq = None
+                for s in ooo:
+                    if not gt_seq(s, nxt):
+                        item_seq = s
+                        break
+                if item_seq is None:
+                    return
+                data, f, arrival, seglen = ooo.pop(item_seq)
+                self._ooo_bytes -= len(data)
+                cut = (nxt - item_seq) & M32
+                if cut >= seglen:
+                    continue
+                data = data[cut:]
+                seglen -= cut
+            else:
+                data, f, arrival, seglen = item
+                self._ooo_bytes -= len(data)
+            self._deliver_run(data, seglen, frame, arrival, now, f)
+
+    def skip_to(self, seq: int, frame: int, now: float) -> None:
+        """Bytes before ``seq`` will never arrive: declare gaps and deliver what is buffered."""
+        if self.next_seq is None:
+            return
+        while gt_seq(seq, self.next_seq):
+            self._drain(frame, now)
+            if not gt_seq(seq, self.next_seq):
+                break
+            nxt = self.next_seq
+            # the nearest buffered segment after next_seq bounds the hole
+            dist = (seq - nxt) & M32
+            for s in self._ooo:
+                d = (s - nxt) & M32
+                if 0 < d < dist:
+                    dist = d
+            self._gap(dist, frame, now)
+        self._drain(frame, now)
+
+    def flush(self, frame: int, now: float) -> None:
+        """The capture ended: deliver what is buffered across the holes before it."""
+        while self._ooo and self.next_seq is not None:
+            last = max(self._ooo, key=lambda s: (s - self.next_seq) & M32)
+            self.skip_to(last, frame, now)
+
+    @property
+    def buffered(self) -> int:
+        """Out-of-order bytes held right now."""
+        return self._ooo_bytes
+
+    def _compare(self, seq: int, payload: bytes) -> bool:
+        """Whether ``payload`` (starting at ``seq``) differs from bytes delivered before."""
+        end = (seq + len(payload)) & M32
+        for hseq, hdata in reversed(self._history):
+            hend = (hseq + len(hdata)) & M32
+            lo = seq if gt_seq(seq, hseq) else hseq
+            hi = end if gt_seq(hend, end) else hend
+            if not gt_seq(hi, lo):
+                continue
+            a = (lo - seq) & M32
+            b = (lo - hseq) & M32
+            n = (hi - lo) & M32
+            if payload[a : a + n] != hdata[b : b + n]:
+                self.mismatches += 1
+                return True
+        return False
+
+    def _compare_buffered(self, old: bytes, new: bytes) -> bool:
+        if old[: len(new)] != new:
+            self.mismatches += 1
+            return True
+        return False

@@ -1,0 +1,251 @@
+"""Per-segment TCP analysis with Wireshark's flag names and semantics.
+
+This follows ``tcp_analyze_sequence_number()`` of Wireshark 4.0's
+packet-tcp.c step by step (absolute sequence numbers, raw unscaled windows,
+the same order of checks and the same quirks, e.g. ``nextseq == 0`` meaning
+"unknown"), so our ``analysis`` lists agree with tshark's ``tcp.analysis.*``
+frame by frame.  The differential tests in ``tests/test_tcp_tshark.py``
+hold us to it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 1, 2, 4, 8, 16, 32, 64, 128
+M32 = 0xFFFFFFFF
+_HALF = 0x80000000
+
+# Analysis bits (Wireshark's TCP_A_* values).
+RETRANSMISSION = 0x0001
+LOST_PACKET = 0x0002
+ACK_LOST_PACKET = 0x0004
+KEEP_ALIVE = 0x0008
+DUPLICATE_ACK = 0x0010
+ZERO_WINDOW = 0x0020
+ZERO_WINDOW_PROBE = 0x0040
+ZERO_WINDOW_PROBE_ACK = 0x0080
+KEEP_ALIVE_ACK = 0x0100
+OUT_OF_ORDER = 0x0200
+FAST_RETRANSMISSION = 0x0400
+WINDOW_UPDATE = 0x0800
+WINDOW_FULL = 0x1000
+REUSED_PORTS = 0x2000
+SPURIOUS_RETRANSMISSION = 0x4000
+
+#: bit -> the names tshark shows for it (``tcp.analysis.<name>``); fast and
+#: spurious retransmissions also carry the plain ``retransmission`` expert info.
+FLAG_NAMES: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (RETRANSMISSION, ("retransmission",)),
+    (FAST_RETRANSMISSION, ("fast_retransmission", "retransmission")),
+    (SPURIOUS_RETRANSMISSION, ("spurious_retransmission", "retransmission")),
+    (OUT_OF_ORDER, ("out_of_order",)),
+    (LOST_PACKET, ("lost_segment",)),
+    (ACK_LOST_PACKET, ("ack_lost_segment",)),
+    (WINDOW_UPDATE, ("window_update",)),
+    (WINDOW_FULL, ("window_full",)),
+    (KEEP_ALIVE, ("keep_alive",)),
+    (KEEP_ALIVE_ACK, ("keep_alive_ack",)),
+    (DUPLICATE_ACK, ("duplicate_ack",)),
+    (ZERO_WINDOW_PROBE, ("zero_window_probe",)),
+    (ZERO_WINDOW, ("zero_window",)),
+    (ZERO_WINDOW_PROBE_ACK, ("zero_window_probe_ack",)),
+    (REUSED_PORTS, ("reused_ports",)),
+)
+ANY_RETRANSMISSION = RETRANSMISSION | FAST_RETRANSMISSION | SPURIOUS_RETRANSMISSION
+
+_names_cache: dict[int, tuple[str, ...]] = {0: ()}
+
+
+def flag_names(bits: int) -> tuple[str, ...]:
+    """The sorted, de-duplicated analysis names for a bit set (memoised)."""
+    names = _names_cache.get(bits)
+    if names is None:
+        seen: list[str] = []
+        for bit, labels in FLAG_NAMES:
+            if bits & bit:
+                seen.extend(n for n in labels if n not in seen)
+        names = _names_cache[bits] = tuple(seen)
+    return names
+
+
+def gt_seq(a: int, b: int) -> bool:
+    """``a`` after ``b`` in 32-bit sequence space (Wireshark's GT_SEQ)."""
+    return ((b - a) & M32) >= _HALF
+
+
+def lt_seq(a: int, b: int) -> bool:
+    """``a`` before ``b`` in 32-bit sequence space (LT_SEQ)."""
+    return ((a - b) & M32) >= _HALF
+
+
+#: Wireshark stops tracking unacked segments past this many (TCP_MAX_UNACKED_SEGMENTS).
+MAX_UNACKED = 10000
+
+
+class FlowAnalysis:
+    """Wireshark's per-direction analysis state (``tcp_flow_t`` + ``tcp_analyze_seq_flow_info_t``)."""
+
+    __slots__ = (
+        "base_seq",
+        "base_set",
+        "nextseq",
+        "nextseqtime",
+        "nextseqframe",
+        "maxseqtobeacked",
+        "lastack",
+        "lastacktime",
+        "lastnondupack",
+        "dupacknum",
+        "window",
+        "win_scale",
+        "is_first_ack",
+        "lastsegmentflags",
+        "unacked",
+    )
+
+    def __init__(self) -> None:
+        self.base_seq = 0
+        self.base_set = False
+        self.nextseq = 0
+        self.nextseqtime = 0.0
+        self.nextseqframe = 0
+        self.maxseqtobeacked = 0
+        self.lastack = 0
+        self.lastacktime = 0.0
+        self.lastnondupack = 0
+        self.dupacknum = 0
+        self.window = M32  # G_MAXUINT32: "no window seen yet"
+        self.win_scale = -1  # -1 unknown, -2 "no scaling", else the shift
+        self.is_first_ack = False
+        self.lastsegmentflags = 0
+        # unacked segments, oldest first: [seq, nextseq, ts, frame]
+        self.unacked: deque[list] = deque()
+
+
+def analyze(
+    fwd: FlowAnalysis,
+    rev: FlowAnalysis,
+    frame: int,
+    ts: float,
+    seq: int,
+    ack: int,
+    seglen: int,
+    flags: int,
+    window: int,
+    first_rtt: float,
+) -> tuple[int, float | None]:
+    """Analyse one segment; returns (analysis bits, ACK RTT sample or None).
+
+    ``seq``/``ack`` are absolute, ``window`` the raw header value, and
+    ``first_rtt`` the connection's iRTT so far (0.0 while unknown).
+    """
+    ta = 0
+    nextseq_fwd = fwd.nextseq
+    no_sfr = not (flags & (SYN | FIN | RST))
+
+    # ZERO WINDOW PROBE: exactly one byte at nextseq while the peer's window is 0.
+    if seglen == 1 and seq == nextseq_fwd and rev.window == 0:
+        ta |= ZERO_WINDOW_PROBE
+    else:
+        # ZERO WINDOW
+        if window == 0 and no_sfr:
+            ta |= ZERO_WINDOW
+        # LOST PACKET: beyond the highest sequence seen so far.
+        if nextseq_fwd and gt_seq(seq, nextseq_fwd) and not flags & RST:
+            ta |= LOST_PACKET
+        # KEEP ALIVE: 0/1 byte starting one before nextseq.
+        if seglen <= 1 and seq == (nextseq_fwd - 1) & M32 and no_sfr:
+            ta |= KEEP_ALIVE
+        same_pos = seglen == 0 and seq == nextseq_fwd and ack == fwd.lastack and no_sfr
+        # WINDOW UPDATE
+        if same_pos and window and window != fwd.window:
+            ta |= WINDOW_UPDATE
+        # WINDOW FULL: the segment reaches the right edge of the peer's window.
+        if seglen > 0 and rev.win_scale != -1 and no_sfr:
+            shift = 0 if rev.is_first_ack or rev.win_scale == -2 else rev.win_scale
+            if (seq + seglen) & M32 == (rev.lastack + (rev.window << shift)) & M32:
+                ta |= WINDOW_FULL
+        goto_finished = False
+        if same_pos and window and window == fwd.window and rev.lastsegmentflags & KEEP_ALIVE:
+            ta |= KEEP_ALIVE_ACK
+            goto_finished = True
+        elif same_pos and window == 0 and window == fwd.window and rev.lastsegmentflags & ZERO_WINDOW_PROBE:
+            ta |= ZERO_WINDOW_PROBE_ACK
+            goto_finished = True
+        if not goto_finished and same_pos and window and window == fwd.window:
+            # DUPLICATE ACK (-1 neutralises a pending "ACKed unseen segment")
+            fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
+            ta |= DUPLICATE_ACK
+
+    # finished_fwd: a new ACK number resets the dupack counter
+    if ack != fwd.lastack:
+        fwd.lastnondupack = frame
+        fwd.dupacknum = 0
+
+    # ACKED LOST PACKET: this ACK covers bytes never seen in the other direction.
+    if rev.maxseqtobeacked and gt_seq(ack, rev.maxseqtobeacked) and flags & ACK:
+        if lt_seq(rev.maxseqtobeacked, rev.nextseq):
+            rev.maxseqtobeacked = rev.nextseq
+            ta |= ACK_LOST_PACKET
+        else:
+            if rev.dupacknum == 0:
+                ta |= ACK_LOST_PACKET
+            rev.dupacknum = -1
+
+    # RETRANSMISSION / FAST RETRANSMISSION / SPURIOUS / OUT-OF-ORDER
+    if (seglen > 0 or flags & (SYN | FIN)) and not ta & KEEP_ALIVE:
+        seq_not_advanced = bool(nextseq_fwd) and lt_seq(seq, nextseq_fwd)
+        if seglen > 1 and (nextseq_fwd - 1) & M32 == seq:
+            seq_not_advanced = False
+        if seglen > 0 and rev.lastack and not gt_seq((seq + seglen) & M32, rev.lastack):
+            ta |= SPURIOUS_RETRANSMISSION
+        elif seq_not_advanced and rev.dupacknum >= 2 and rev.lastack == seq and ts - rev.lastacktime < 0.020:
+            ta |= FAST_RETRANSMISSION
+        else:
+            ooo_thres = first_rtt if first_rtt else 0.003
+            syn_fin = 1 if flags & (SYN | FIN) else 0
+            if seq_not_advanced and ts - fwd.nextseqtime < ooo_thres and nextseq_fwd != (seq + seglen + syn_fin) & M32:
+                ta |= OUT_OF_ORDER
+            elif seq_not_advanced:
+                ta |= RETRANSMISSION
+
+    # finished_checking_retransmission_type
+    nextseq = (seq + seglen) & M32
+    if (seglen or flags & (SYN | FIN)) and len(fwd.unacked) < MAX_UNACKED:
+        if flags & (SYN | FIN):
+            nextseq = (nextseq + 1) & M32
+        fwd.unacked.append([seq, nextseq, ts, frame])
+    if gt_seq(nextseq, fwd.nextseq) or not fwd.nextseq:
+        if not ta & ZERO_WINDOW_PROBE:
+            fwd.nextseq = nextseq
+            fwd.nextseqframe = frame
+            fwd.nextseqtime = ts
+    if seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
+        if not ta & ZERO_WINDOW_PROBE:
+            fwd.maxseqtobeacked = fwd.nextseq
+
+    fwd.window = window
+    fwd.lastack = ack
+    fwd.lastacktime = ts
+    fwd.lastsegmentflags = ta
+
+    # Remove what this ACK covers from the other direction's unacked list; an
+    # exact match gives an RTT sample (tcp.analysis.ack_rtt).  Wireshark walks
+    # its whole list (and, like it, we do not look at the ACK flag here); the
+    # list is in sending order, so popping from the front is equivalent for
+    # everything but reordered entries, which go once they reach the front.
+    # With several exact matches Wireshark keeps the oldest's time, as we do.
+    rtt = None
+    unacked = rev.unacked
+    while unacked:
+        entry = unacked[0]
+        unext = entry[1]
+        if gt_seq(unext, ack):
+            if gt_seq(ack, entry[0]):
+                entry[0] = ack  # partially acked
+            break
+        if rtt is None and unext == ack:
+            rtt = ts - entry[2]
+        unacked.popleft()
+    return ta, rtt

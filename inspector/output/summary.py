@@ -1,0 +1,104 @@
+"""``netinspect summary``: one record per connection, as JSON or a readable table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from ..flows.connection import DECODING, Connection
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def connection_summary(conn: Connection) -> dict[str, Any]:
+    """The ``summary --json`` object of one connection (keys documented in the README)."""
+    out: dict[str, Any] = {
+        "id": conn.id,
+        "transport": conn.transport,
+        "client": conn.client,
+        "server": conn.server,
+        "start": conn.start,
+        "end": conn.end,
+        "duration_ms": _ms(conn.end - conn.start),
+        "packets": conn.packets,
+        "bytes": conn.bytes,
+        "payload_bytes": {"c2s": conn.dir_bytes[0], "s2c": conn.dir_bytes[1]},
+        "app": conn.transport,
+        "malformed": conn.malformed,
+    }
+    tcp = conn.tcp
+    if tcp is not None:
+        gaps = sum(r.gaps for r in tcp.reasm if r is not None)
+        out["tcp"] = {
+            "irtt_ms": _ms(tcp.irtt),
+            "handshake": tcp.handshake,
+            "closed_by": tcp.closed_by,
+            "retransmissions": tcp.retransmissions,
+            "half_close": tcp.data_after_fin,
+            "analysis": dict(sorted(tcp.counts.items())),
+            "rtt_ms": {
+                "samples": tcp.rtt_count,
+                "min": _ms(tcp.rtt_min),
+                "avg": _ms(tcp.rtt_sum / tcp.rtt_count) if tcp.rtt_count else None,
+            },
+            "options": {"client": tcp.options[0].to_dict(), "server": tcp.options[1].to_dict()},
+            "gaps": gaps,
+            "retransmitted_bytes_differ": tcp.mismatches,
+        }
+    if conn.decoder_state == DECODING or conn.decoder is not None:
+        try:
+            extra = conn.decoder.summary() or {}
+        except Exception as e:  # a decoder's summary must not break the report
+            extra = {"decoder_error": f"{type(e).__name__}: {e}"}
+        out.update(extra)
+    return out
+
+
+def summaries(connections: Iterable[Connection]) -> list[dict[str, Any]]:
+    return [connection_summary(c) for c in connections]
+
+
+def anomalies(s: dict[str, Any]) -> str:
+    """A short text of what went wrong on a connection."""
+    parts: list[str] = []
+    tcp = s.get("tcp")
+    if tcp:
+        a = tcp["analysis"]
+        for key, label in (
+            ("retransmission", "retrans"),
+            ("lost_segment", "lost"),
+            ("out_of_order", "ooo"),
+            ("duplicate_ack", "dup-ack"),
+            ("zero_window", "zero-win"),
+            ("window_full", "win-full"),
+        ):
+            if a.get(key):
+                parts.append(f"{a[key]} {label}")
+        if tcp["gaps"]:
+            parts.append(f"{tcp['gaps']} gap")
+    if s.get("malformed"):
+        parts.append(f"{s['malformed']} malformed")
+    return ", ".join(parts) or "-"
+
+
+def write_text(conns: list[dict[str, Any]], out: TextIO, source: str = "") -> None:
+    """The readable table: one line per connection, requests indented beneath."""
+    if source:
+        out.write(f"{source}: {len(conns)} connection{'s' if len(conns) != 1 else ''}\n")
+    header = f"{'id':>4}  {'proto':<10} {'client':<24} {'server':<24} {'dur ms':>9} {'pkts':>6} {'bytes':>9} {'iRTT ms':>8}  {'closed':<7} anomalies"
+    out.write(header + "\n")
+    for s in conns:
+        tcp = s.get("tcp") or {}
+        irtt = tcp.get("irtt_ms")
+        proto = s["app"] if s["app"] != s["transport"] else s["transport"]
+        closed = tcp.get("closed_by") or ("-" if tcp else "")
+        out.write(
+            f"{s['id']:>4}  {proto:<10} {s['client']:<24} {s['server']:<24} {s['duration_ms']:>9.1f} "
+            f"{s['packets']:>6} {s['bytes']:>9} {'' if irtt is None else f'{irtt:.3f}':>8}  {closed:<7} {anomalies(s)}\n"
+        )
+        for req in s.get("requests") or []:
+            stream = f"[{req['stream']}] " if req.get("stream") is not None else ""
+            status = req.get("status") if req.get("status") is not None else "-"
+            out.write(f"{'':>6}{stream}{req.get('method') or '-'} {req.get('authority') or ''}{req.get('path') or ''} -> {status}\n")

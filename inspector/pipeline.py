@@ -1,0 +1,340 @@
+"""The one incremental pipeline: frames in, connections and events out.
+
+File reading, live capture and the UI all drive the same :class:`Pipeline`:
+``feed()`` one frame at a time, ``finish()`` at the end.  Each frame goes
+link -> IP -> TCP/UDP -> flow table -> TCP analysis and reassembly ->
+decoders; events are handed to ``on_event`` as soon as they exist, so a
+consumer can show results while a large file is still loading.
+
+This is the hot path: precompiled structs, no per-packet objects unless an
+event consumer asked for segment events, and no reassembly for connections
+that no decoder claimed.  Decoder exceptions stop at :meth:`Pipeline._guard`
+and become ``malformed`` events.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import events as ev
+from .capture.reader import CaptureReader
+from .decoders import registry as default_registry
+from .decoders.base import DecodeContext
+from .errors import DecodeError
+from .flows.connection import DECODING, NO_DECODER, UNDECIDED, Connection, sender_is_client
+from .flows.streamindex import Span
+from .flows.tcp import TcpState
+from .flows.tcp_analysis import ACK, SYN, flag_names
+from .keylog import KeyLog
+from .net.ip import Fragments, format_addr, parse_ip
+from .net.link import LINK_TYPES
+
+_TCP = struct.Struct("!HHIIBBH")
+_UDP = struct.Struct("!HHH")
+_FLAG_LETTERS = "FSRPAUEC"
+_flags_cache: dict[int, str] = {}
+
+
+def flags_text(flags: int) -> str:
+    """TCP flags as letters in bit order: SYN/ACK is "SA", FIN/ACK "FA"."""
+    text = _flags_cache.get(flags)
+    if text is None:
+        text = _flags_cache[flags] = "".join(c for i, c in enumerate(_FLAG_LETTERS) if flags >> i & 1)
+    return text
+
+
+EventSink = Callable[[ev.Event], Any]
+
+
+class Pipeline:
+    """Decode frames incrementally; see the module docstring."""
+
+    def __init__(
+        self,
+        keylog: KeyLog | None = None,
+        on_event: EventSink | None = None,
+        segments: bool = False,
+        registry: Any = default_registry,
+    ) -> None:
+        self.keylog = keylog if keylog is not None else KeyLog()
+        self.on_event = on_event
+        #: emit a ``tcp``/``segment`` event per TCP segment (export and UI; not summary)
+        self.segments = segments and on_event is not None
+        self.registry = registry
+        self.frame = 0
+        self.connections: list[Connection] = []
+        self._flows: dict[tuple, tuple[Connection, int]] = {}
+        self._frags = Fragments()
+        self.malformed = 0
+        self.unknown_links: set[int] = set()
+        self.first_ts: float | None = None
+        self.last_ts: float | None = None
+
+    # ------------------------------------------------------------------ input
+
+    def feed(self, ts: float, linktype: int, data: bytes, orig_len: int | None = None) -> None:
+        """Decode one captured frame (frames are numbered from 1 in feed order)."""
+        self.frame += 1
+        frame = self.frame
+        if self.first_ts is None:
+            self.first_ts = ts
+        self.last_ts = ts
+        link = LINK_TYPES.get(linktype)
+        if link is None:
+            if linktype not in self.unknown_links:
+                self.unknown_links.add(linktype)
+                self._emit(ev.Note(frame=frame, ts=ts, conn=None, layer="frame", severity="warning",
+                                   message=f"link type {linktype} is not supported; its frames are skipped"))
+            return
+        off = link(data)
+        if off < 0:
+            return  # not IP (ARP, LLDP...): counted as a frame, nothing to decode
+        try:
+            parsed = parse_ip(data, off, self._frags)
+        except DecodeError as e:
+            self._malformed(frame, ts, None, "ip", e.reason)
+            return
+        if parsed is None:
+            return  # a fragment waiting for the rest of its datagram
+        proto, src, dst, l4, reported = parsed
+        wire = orig_len if orig_len is not None else len(data)
+        if proto == 6:
+            self._tcp(frame, ts, src, dst, l4, reported, wire)
+        elif proto == 17:
+            self._udp(frame, ts, src, dst, l4, wire)
+
+    def run(self, packets: Iterable[tuple[float, int, bytes, int]]) -> None:
+        """Feed every packet of an iterable of ``(ts, linktype, data, orig_len)``."""
+        feed = self.feed
+        for ts, linktype, data, orig in packets:
+            feed(ts, linktype, data, orig)
+
+    def finish(self) -> None:
+        """End of input: deliver buffered bytes across holes and flush decoders."""
+        for conn in self.connections:
+            tcp = conn.tcp
+            if tcp is not None and conn.decoder_state != NO_DECODER:
+                for r in tcp.reasm:
+                    if r is not None and r.buffered:
+                        r.flush(conn.last_frame, conn.end)
+            if conn.decoder_state == DECODING:
+                self._guard(conn, conn.decoder.finish, conn.last_frame, conn.end)
+
+    # ------------------------------------------------------------------ tcp
+
+    def _tcp(self, frame: int, ts: float, src: bytes, dst: bytes, l4: bytes, reported: int, wire: int) -> None:
+        if len(l4) < 20:
+            self._malformed(frame, ts, None, "tcp", f"TCP header truncated ({len(l4)} bytes)")
+            return
+        sport, dport, seq, ack, offb, flags, win = _TCP.unpack_from(l4)
+        thl = (offb >> 4) << 2
+        if thl < 20 or reported < thl:
+            self._malformed(frame, ts, None, "tcp", f"bad TCP header length {thl}")
+            return
+        seglen = reported - thl
+        key = (src, sport, dst, dport)
+        entry = self._flows.get(key)
+        if entry is None:
+            conn, d = self._new_tcp(frame, ts, src, sport, dst, dport, flags)
+        else:
+            conn, d = entry
+            if flags & 0x12 == SYN:
+                an = conn.tcp.an[d]
+                if an.base_set and seq != an.base_seq:
+                    # A new SYN on a known 4-tuple with another ISN: port reuse, a new connection.
+                    conn, d = self._new_tcp(frame, ts, src, sport, dst, dport, flags)
+        tcp = conn.tcp
+        conn.packets += 1
+        conn.bytes += wire
+        conn.dir_packets[d] += 1
+        conn.dir_bytes[d] += seglen
+        conn.end = ts
+        conn.last_frame = frame
+        payload = l4[thl:] if seglen else b""
+        bits, rtt = tcp.segment(d, frame, ts, seq, ack, flags, win, seglen, payload, l4[20:thl] if flags & SYN else b"")
+        if self.segments:
+            an = tcp.an
+            base = an[d].base_seq
+            rack = (ack - an[1 - d].base_seq) & 0xFFFFFFFF if flags & ACK else 0
+            ws = an[d].win_scale
+            window = win << ws if ws >= 0 and not flags & SYN else win
+            self.on_event(ev.TcpSegment(
+                frame=frame, ts=ts, conn=conn.id, direction=ev.DIRECTIONS[d], flags=flags_text(flags),
+                seq=(seq - base) & 0xFFFFFFFF, ack=rack, len=seglen, window=window,
+                analysis=flag_names(bits), ack_rtt=rtt))
+        if conn.decoder_state != NO_DECODER:
+            if seglen and tcp.stream_segment(d, seq, flags, seglen, payload, frame, ts):
+                self._emit(ev.Note(frame=frame, ts=ts, conn=conn.id, layer="tcp", severity="warning",
+                                   direction=ev.DIRECTIONS[d],
+                                   message="retransmitted bytes differ from the original transmission"))
+            if flags & ACK:
+                tcp.acked(d, ack, frame, ts)
+
+    def _new_tcp(self, frame: int, ts: float, src: bytes, sport: int, dst: bytes, dport: int, flags: int) -> tuple[Connection, int]:
+        if flags & SYN:
+            from_client = not flags & ACK  # SYN: the sender is the client; SYN/ACK: the server
+        else:
+            from_client = sender_is_client(sport, dport)
+        if from_client:
+            client, server = (src, sport), (dst, dport)
+        else:
+            client, server = (dst, dport), (src, sport)
+        conn = Connection(len(self.connections), "tcp", client, server, ts, frame)
+        conn.tcp = TcpState()
+        self._attach_context(conn)
+        self.connections.append(conn)
+        self._flows[(client[0], client[1], server[0], server[1])] = (conn, 0)
+        self._flows[(server[0], server[1], client[0], client[1])] = (conn, 1)
+        # Reassemble from the start; dropped again if no decoder claims the stream.
+        conn.tcp.attach_streams(
+            lambda d, data, off, span: self._deliver(conn, d, data, off, span),
+            lambda d, off, length, span: self._gap(conn, d, off, length, span),
+        )
+        return conn, 0 if from_client else 1
+
+    def _attach_context(self, conn: Connection) -> None:
+        conn.ctx = DecodeContext(
+            conn=conn.id,
+            client=(format_addr(conn.addrs[0]), conn.ports[0]),
+            server=(format_addr(conn.addrs[1]), conn.ports[1]),
+            keylog=self.keylog,
+        )
+
+    def _deliver(self, conn: Connection, d: int, data: bytes, off: int, span: Span) -> None:
+        state = conn.decoder_state
+        if state == UNDECIDED:
+            try:
+                decoder = self.registry.choose_stream(conn.ctx, d, data)
+            except Exception as e:  # a decoder's sniffing must never take the capture down
+                self._malformed(span.frame, span.delivered, conn, "tcp", f"decoder selection failed: {e!r}")
+                decoder = None
+            if decoder is None:
+                conn.decoder_state = NO_DECODER
+                conn.tcp.reasm = [None, None]  # nothing wants these bytes: stop reassembling
+                return
+            conn.decoder = decoder
+            conn.decoder_state = DECODING
+        elif state != DECODING:
+            return
+        index = conn.tcp.reasm[d].index
+        self._guard(conn, lambda: conn.decoder.feed(d, data, off, index), span.frame, span.delivered)
+
+    def _gap(self, conn: Connection, d: int, off: int, length: int, span: Span) -> None:
+        self._emit(ev.StreamGap(frame=span.frame, ts=span.delivered, conn=conn.id,
+                                direction=ev.DIRECTIONS[d], offset=off, length=length))
+        if conn.decoder_state == DECODING:
+            index = conn.tcp.reasm[d].index
+            self._guard(conn, lambda: conn.decoder.gap(d, off, length, index), span.frame, span.delivered)
+
+    # ------------------------------------------------------------------ udp
+
+    def _udp(self, frame: int, ts: float, src: bytes, dst: bytes, l4: bytes, wire: int) -> None:
+        if len(l4) < 8:
+            self._malformed(frame, ts, None, "udp", f"UDP header truncated ({len(l4)} bytes)")
+            return
+        sport, dport, ulen = _UDP.unpack_from(l4)
+        payload = l4[8:ulen] if 8 <= ulen <= len(l4) else l4[8:]
+        key = (src, sport, dst, dport)
+        entry = self._flows.get(key)
+        if entry is None:
+            if sender_is_client(sport, dport):
+                client, server = (src, sport), (dst, dport)
+            else:
+                client, server = (dst, dport), (src, sport)
+            conn = Connection(len(self.connections), "udp", client, server, ts, frame)
+            self._attach_context(conn)
+            self.connections.append(conn)
+            self._flows[(client[0], client[1], server[0], server[1])] = (conn, 0)
+            self._flows[(server[0], server[1], client[0], client[1])] = (conn, 1)
+            d = 0 if client[1] == sport and client[0] == src else 1
+        else:
+            conn, d = entry
+        conn.packets += 1
+        conn.bytes += wire
+        conn.dir_packets[d] += 1
+        conn.dir_bytes[d] += len(payload)
+        conn.end = ts
+        conn.last_frame = frame
+        if conn.decoder_state == UNDECIDED:
+            try:
+                decoder = self.registry.choose_datagram(conn.ctx, d, payload)
+            except Exception as e:
+                self._malformed(frame, ts, conn, "udp", f"decoder selection failed: {e!r}")
+                decoder = None
+            conn.decoder = decoder
+            conn.decoder_state = DECODING if decoder is not None else NO_DECODER
+        if conn.decoder_state == DECODING:
+            self._guard(conn, lambda: conn.decoder.datagram(d, payload, frame, ts), frame, ts)
+        elif self.segments:
+            self.on_event(ev.UdpDatagram(frame=frame, ts=ts, conn=conn.id, direction=ev.DIRECTIONS[d], len=len(payload)))
+
+    # ------------------------------------------------------------------ events
+
+    def _guard(self, conn: Connection, call: Callable[[], list[ev.Event] | None], frame: int, ts: float) -> None:
+        """Run a decoder call; a decoder error becomes a malformed event and stops that decoder."""
+        try:
+            out = call()
+        except DecodeError as e:
+            self._malformed(frame, ts, conn, _layer_of(conn.decoder), e.reason)
+            self._stop_decoder(conn)
+            return
+        except Exception as e:  # a bug in a decoder must not end the capture
+            self._malformed(frame, ts, conn, _layer_of(conn.decoder), f"decoder error: {type(e).__name__}: {e}")
+            self._stop_decoder(conn)
+            return
+        if out:
+            sink = self.on_event
+            for event in out:
+                if event.type == "malformed":
+                    self.malformed += 1
+                    conn.malformed += 1
+                if sink is not None:
+                    sink(event)
+
+    def _stop_decoder(self, conn: Connection) -> None:
+        conn.decoder_state = NO_DECODER
+        if conn.tcp is not None:
+            conn.tcp.reasm = [None, None]
+
+    def _malformed(self, frame: int, ts: float, conn: Connection | None, layer: str, reason: str) -> None:
+        self.malformed += 1
+        if conn is not None:
+            conn.malformed += 1
+        self._emit(ev.Malformed(frame=frame, ts=ts, conn=conn.id if conn else None, layer=layer, reason=reason))
+
+    def _emit(self, event: ev.Event) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+
+def _layer_of(decoder: Any) -> str:
+    return getattr(decoder, "layer", None) or type(decoder).__name__.lower().removesuffix("decoder") or "app"
+
+
+def decode_file(
+    path: str,
+    keylog: KeyLog | None = None,
+    on_event: EventSink | None = None,
+    segments: bool = False,
+    on_progress: Callable[[int], Any] | None = None,
+) -> tuple[Pipeline, CaptureReader]:
+    """Decode a whole capture file; returns the finished pipeline and its reader.
+
+    pcapng Decryption Secrets Blocks are added to the key log as they are met.
+    Raises :class:`~inspector.errors.CaptureError` if the file is not a capture.
+    """
+    pipe = Pipeline(keylog=keylog, on_event=on_event, segments=segments)
+    reader = CaptureReader(path, on_secrets=pipe.keylog.add_text)
+    feed = pipe.feed
+    if on_progress is None:
+        for ts, linktype, data, orig in reader:
+            feed(ts, linktype, data, orig)
+    else:
+        for ts, linktype, data, orig in reader:
+            feed(ts, linktype, data, orig)
+            if not pipe.frame & 0x3FFF:
+                on_progress(pipe.frame)
+    pipe.finish()
+    return pipe, reader
