@@ -345,7 +345,11 @@ class Http2Decoder:
         plain = c.hpack.plain_bytes + s.hpack.plain_bytes
         stalls = list(self.stall_log)
         for side in self.sides:
-            for stream, (start, frame, _) in side.stalls.items():
+            sending = ("open", "half_closed_server") if side.direction == C2S else ("open", "half_closed_client")
+            for stream, (start, frame, waiting) in side.stalls.items():
+                # still at zero when the capture ended: a stall only if a stream it blocked never finished
+                if not any(self.states.get(k) in sending for k in waiting):
+                    continue
                 stalls.append({"direction": side.name, "stream": stream, "start": start, "end": None,
                                "duration_ms": None, "start_frame": frame})
         out: dict[str, Any] = {

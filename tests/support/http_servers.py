@@ -1,0 +1,101 @@
+"""Real HTTP servers and clients for the HTTP tests: nginx, curl, and capture helpers.
+
+nginx runs from a temporary prefix with its own config (``nginx -c conf -p
+prefix``) on free loopback ports: one HTTP/1.1 listener and one h2c
+prior-knowledge listener (nginx 1.22 spells it ``listen ... http2``; the
+``http2 on;`` directive arrived in 1.25.1).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+CURL = shutil.which("curl") or "curl"
+
+_CONF = """
+worker_processes 1;
+daemon off;
+master_process off;
+error_log {prefix}/error.log warn;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    types {{ text/plain txt; text/html html; application/octet-stream bin; text/event-stream sse; }}
+    default_type application/octet-stream;
+    keepalive_requests 100000;
+    server {{
+        listen 127.0.0.1:{h1_port};
+        listen 127.0.0.1:{h2c_port} http2;
+        root {prefix}/www;
+        location /gz/ {{ gzip on; gzip_types text/plain; gzip_min_length 0; }}
+        location /dav/ {{ dav_methods PUT DELETE; create_full_put_path on; client_max_body_size 10m; }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Nginx:
+    prefix: str
+    h1_port: int
+    h2c_port: int
+    proc: subprocess.Popen
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def start_nginx(prefix: str, h1_port: int, h2c_port: int, files: dict[str, bytes]) -> Nginx:
+    """Start nginx serving ``files`` (path under the web root -> content)."""
+    for sub in ("www", "www/dav", "body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        os.makedirs(os.path.join(prefix, sub), exist_ok=True)
+    for rel, content in files.items():
+        path = os.path.join(prefix, "www", rel.lstrip("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(content)
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(_CONF.format(prefix=prefix, h1_port=h1_port, h2c_port=h2c_port))
+    proc = subprocess.Popen([NGINX, "-c", conf, "-p", prefix, "-e", os.path.join(prefix, "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_port(h1_port)
+        _wait_port(h2c_port)
+    except RuntimeError:
+        proc.kill()
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise RuntimeError(f"nginx did not start: {err}") from None
+    return Nginx(prefix, h1_port, h2c_port, proc)
+
+
+def curl(*args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run curl quietly; raises if it fails."""
+    return subprocess.run([CURL, "-s", "-S", *args], input=input, capture_output=True, timeout=timeout, check=True)
