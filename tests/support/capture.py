@@ -29,11 +29,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def loopback_capture(path: str, bpf: str, *, snaplen: int = 0) -> Iterator[str]:
-    """Capture packets matching ``bpf`` on ``lo`` into ``path`` while the block runs."""
+def loopback_capture(
+    path: str, bpf: str, *, snaplen: int = 0, interface: str = "lo", tcpdump: Sequence[str] = (TCPDUMP,)
+) -> Iterator[str]:
+    """Capture packets matching ``bpf`` on ``interface`` (``lo``) into ``path`` while the block runs.
+
+    ``tcpdump`` is the command to run (e.g. prefixed with ``ip netns exec NS``).
+    """
     # --immediate-mode: without it packets wait in the kernel ring for up to a
     # second and the last ones are lost when tcpdump is stopped.
-    cmd = [TCPDUMP, "-i", "lo", "--immediate-mode", "-U", "-n", "-w", path]
+    cmd = [*tcpdump, "-i", interface, "--immediate-mode", "-U", "-n", "-w", path]
     if snaplen:
         cmd += ["-s", str(snaplen)]
     cmd += [bpf]

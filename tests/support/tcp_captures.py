@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from collections.abc import Iterator
 
-from .capture import free_port, loopback_capture
+from .capture import TCPDUMP, free_port, loopback_capture
 
 NFT = "nft"
 
@@ -73,25 +73,14 @@ def http_capture(path: str) -> str:
     return path
 
 
-@contextmanager
-def nft_drop(iface: str, port: int, percent_in: int, percent_out: int) -> Iterator[None]:
-    """Drop a share of data segments on ``iface``: arriving from ``port`` (after the
-    capture saw them) and leaving for ``port`` (before the capture sees them)."""
-    table = f"netinspect_tcp_{port}"
-    rules = (
-        f"table inet {table} {{\n"
-        f" chain i {{\n  type filter hook input priority 0;\n"
-        f"  iifname {iface} tcp sport {port} tcp flags & (syn|fin|rst) == 0 meta length > 100 "
-        f"numgen random mod 1000 < {percent_in * 10} drop\n }}\n"
-        f" chain o {{\n  type filter hook output priority 0;\n"
-        f"  oifname {iface} tcp dport {port} tcp flags & (syn|fin|rst) == 0 meta length > 100 "
-        f"numgen random mod 1000 < {percent_out * 10} drop\n }}\n}}\n"
+def nft_forward_drop_rules(table: str, port: int, percent_s2c: int, percent_c2s: int) -> str:
+    """nftables rules dropping a share of data segments forwarded to and from ``port``."""
+    data = "tcp flags & (syn|fin|rst) == 0 meta length > 100"
+    return (
+        f"table inet {table} {{\n chain f {{\n  type filter hook forward priority 0;\n"
+        f"  tcp sport {port} {data} numgen random mod 1000 < {percent_s2c * 10} drop\n"
+        f"  tcp dport {port} {data} numgen random mod 1000 < {percent_c2s * 10} drop\n }}\n}}\n"
     )
-    subprocess.run([NFT, "-f", "-"], input=rules, text=True, check=True)
-    try:
-        yield
-    finally:
-        subprocess.run([NFT, "delete", "table", "inet", table], check=False)
 
 
 # The server side of the bulk exchange, run inside the peer namespace.
@@ -119,26 +108,39 @@ conn.close()
 """
 
 
-def lossy_capture(path: str, percent_in: int = 3, percent_out: int = 3, up: int = 300_000, down: int = 600_000) -> str:
-    """A bulk transfer both ways over a veth link with real loss; see the module docstring."""
-    from .netns import veth_pair
+_BULK_CLIENT = """
+import socket, sys
+host, port, up = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cli = socket.create_connection((host, port), timeout=60)
+cli.sendall(b"u" * up)
+while cli.recv(65536):
+    pass
+cli.close()
+"""
+
+
+def lossy_capture(path: str, percent_s2c: int = 3, percent_c2s: int = 3, up: int = 300_000, down: int = 600_000) -> str:
+    """A bulk transfer both ways through a router that drops a share of data
+    segments (real loss for the kernel's TCP), captured on the router's
+    client-side interface: client data is seen before the drop (original and
+    retransmission), server data after it (the original never appears)."""
+    from .netns import routed_path
 
     port = free_port()
-    with veth_pair("tcp") as net:
+    with routed_path("tcp") as net:
         server = subprocess.Popen(
-            net.exec_cmd("python3", "-c", _BULK_SERVER, str(port), str(up), str(down)),
+            net.in_ns(net.server_ns, "python3", "-c", _BULK_SERVER, str(port), str(up), str(down)),
             stdout=subprocess.PIPE, text=True,
         )
         try:
             assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-            with loopback_capture(path, f"tcp port {port}", interface=net.local_if):
-                with nft_drop(net.local_if, port, percent_in, percent_out):
-                    cli = socket.create_connection((net.peer_ip, port), timeout=60)
-                    cli.sendall(b"u" * up)
-                    while cli.recv(65536):
-                        pass
-                    cli.close()
-                    server.wait(timeout=60)
+            rules = nft_forward_drop_rules("netinspect_tcp", port, percent_s2c, percent_c2s)
+            subprocess.run(net.in_ns(net.router_ns, NFT, "-f", "-"), input=rules, text=True, check=True)
+            tcpdump = net.in_ns(net.router_ns, TCPDUMP)
+            with loopback_capture(path, f"tcp port {port}", interface=net.router_client_if, tcpdump=tcpdump):
+                subprocess.run(net.in_ns(net.client_ns, "python3", "-c", _BULK_CLIENT, net.server_ip, str(port), str(up)),
+                               check=True, timeout=120)
+                server.wait(timeout=60)
         finally:
             server.kill()
             server.wait()

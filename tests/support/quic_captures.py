@@ -1,0 +1,148 @@
+"""Capture real aioquic HTTP/3 traffic and read it back for the QUIC tests.
+
+:func:`capture_scenario` runs a :class:`~tests.support.quic_peer.Scenario`
+on a free UDP port while tcpdump captures ``udp port N`` on loopback, with
+the client's key log beside the capture.  :func:`nft_drop` adds a drop rule
+in the table ``netinspect_quic`` (deleted on exit).  :func:`decode_capture`
+feeds the capture's UDP payloads straight to one :class:`QuicDecoder` per
+flow (frames numbered from 1 in capture order); :func:`tshark_packets`
+reads the same capture with tshark, packet by packet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import dpkt
+
+from inspector.decoders.base import DecodeContext
+from inspector.decoders.quic import QuicDecoder
+from inspector.events import Event
+from inspector.keylog import KeyLog
+
+from .capture import loopback_capture, tshark_fields
+from .quic_peer import Scenario, ScenarioResult, free_udp_port, run_scenario
+
+NFT_TABLE = "netinspect_quic"
+
+#: tshark's long packet type numbers (v1 encoding, ``quic.long.packet_type``) to our names
+TSHARK_LONG_TYPES = {0: "initial", 1: "0rtt", 2: "handshake", 3: "retry"}
+#: QUIC v2 encodes them differently (``quic.long.packet_type_v2``)
+TSHARK_LONG_TYPES_V2 = {1: "initial", 2: "0rtt", 3: "handshake", 0: "retry"}
+
+
+@dataclass
+class Capture:
+    pcap: str
+    keylog: str
+    port: int
+    result: ScenarioResult
+
+
+def capture_scenario(directory: str, name: str, scenario: Scenario, certs: tuple[str, str],
+                     drop_rule: str | None = None) -> Capture:
+    """Run ``scenario`` under tcpdump; ``drop_rule`` (an nft rule body with ``{port}``) adds loss."""
+    port = free_udp_port()
+    pcap = os.path.join(directory, f"{name}.pcap")
+    keylog = os.path.join(directory, f"{name}.keys")
+    with loopback_capture(pcap, f"udp port {port}"):
+        with nft_drop(drop_rule.format(port=port)) if drop_rule else contextlib.nullcontext():
+            result = run_scenario(port, keylog, certs, scenario)
+        # libpcap hands packets over in blocks retired every ~1 s: wait before tcpdump is stopped
+        time.sleep(1.2)
+    return Capture(pcap, keylog, port, result)
+
+
+@contextlib.contextmanager
+def nft_drop(rule: str) -> Iterator[None]:
+    """An nftables output-hook rule in our own table, e.g. ``udp sport 4433 numgen inc mod 9 == 4 drop``."""
+    script = (
+        f"table inet {NFT_TABLE} {{\n"
+        "  chain output {\n"
+        "    type filter hook output priority 0; policy accept;\n"
+        f"    {rule}\n"
+        "  }\n"
+        "}\n"
+    )
+    subprocess.run(["nft", "delete", "table", "inet", NFT_TABLE], capture_output=True)
+    subprocess.run(["nft", "-f", "-"], input=script, text=True, check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", NFT_TABLE], capture_output=True)
+
+
+def udp_datagrams(pcap: str) -> Iterator[tuple[int, float, tuple[int, int], bytes]]:
+    """(frame number, time, (sport, dport), UDP payload) of every frame, numbered from 1."""
+    with open(pcap, "rb") as f:
+        for frame, (ts, buf) in enumerate(dpkt.pcap.Reader(f), 1):
+            ip = dpkt.ethernet.Ethernet(buf).data
+            udp = ip.data
+            yield frame, ts, (udp.sport, udp.dport), bytes(udp.data)
+
+
+def decode_capture(pcap: str, keylog: str | None, server_port: int) -> tuple[list[QuicDecoder], list[Event]]:
+    """One QuicDecoder per client port (each a connection), fed in capture order; events include finish()."""
+    log = KeyLog.from_file(keylog) if keylog else None
+    decoders: dict[int, QuicDecoder] = {}
+    events: list[Event] = []
+    for frame, ts, (sport, dport), payload in udp_datagrams(pcap):
+        direction = 0 if dport == server_port else 1
+        client_port = sport if direction == 0 else dport
+        dec = decoders.get(client_port)
+        if dec is None:
+            ctx = DecodeContext(conn=len(decoders), client=("127.0.0.1", client_port),
+                                server=("127.0.0.1", server_port), keylog=log)
+            dec = decoders[client_port] = QuicDecoder(ctx)
+        events.extend(dec.datagram(direction, payload, frame, ts))
+    for dec in decoders.values():
+        events.extend(dec.finish())
+    return list(decoders.values()), events
+
+
+def tshark_packets(pcap: str, keylog: str | None) -> dict[int, list[tuple[str, int | None]]]:
+    """Per frame, tshark's QUIC packets in datagram order as (type name, packet number or None)."""
+    options = [f"tls.keylog_file:{keylog}"] if keylog else []
+    # tshark's QUIC heuristic finds the flow on any port (its first packet is a client Initial)
+    rows = tshark_fields(
+        pcap,
+        ["frame.number", "quic.header_form", "quic.long.packet_type", "quic.long.packet_type_v2", "quic.version",
+         "quic.packet_number"],
+        options=options,
+    )
+    out: dict[int, list[tuple[str, int | None]]] = {}
+    for row in rows:
+        frame = int(row[0])
+        forms = _ints(row[1])
+        v1_types = _ints(row[2])
+        v2_types = _ints(row[3])
+        versions = _ints(row[4])
+        pns = _ints(row[5])
+        packets: list[tuple[str, int | None]] = []
+        for form in forms:
+            if form:
+                version = versions.pop(0) if versions else 1
+                if version == 0:
+                    packets.append(("version_negotiation", None))
+                elif version == 0x6B3343CF:
+                    packets.append((TSHARK_LONG_TYPES_V2[v2_types.pop(0)], None))
+                else:
+                    packets.append((TSHARK_LONG_TYPES[v1_types.pop(0)], None))
+            else:
+                packets.append(("1rtt", None))
+        # packet numbers come for the packets tshark could open, in order (Retry/VN have none)
+        numbered = [i for i, (kind, _) in enumerate(packets) if kind not in ("retry", "version_negotiation")]
+        if len(pns) == len(numbered):
+            for i, pn in zip(numbered, pns):
+                packets[i] = (packets[i][0], pn)
+        out[frame] = packets
+    return out
+
+
+def _ints(field: str) -> list[int]:
+    return [int(v, 0) for v in field.split(",") if v] if field else []
