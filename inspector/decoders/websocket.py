@@ -645,7 +645,9 @@ class WebSocketDecoder:
                 compressed = False
             frame, ts = _where(index, side.frame_start)
             side.msg = _Message("text" if side.opcode == Opcode.TEXT else "binary", compressed, frame, ts)
-            if compressed and side.inflater is None and side.inflate_broken is None:
+            # a message that ended with a final deflate block ended the stream: a new one starts
+            # (RFC 7692 §7.2.3.4)
+            if compressed and side.inflate_broken is None and (side.inflater is None or side.inflater.eof):
                 side.inflater = self._new_inflater(direction)
         if side.msg is not None:
             side.msg.frames += 1
@@ -684,8 +686,8 @@ class WebSocketDecoder:
             msg.bad = f"cannot decompress: {side.inflate_broken}"
             return
         d = side.inflater
-        if d.eof:  # the last message ended with a final deflate block: a new stream starts (RFC 7692 §7.2.3.3)
-            d = side.inflater = self._new_inflater(self._sides.index(side))
+        if d.eof:  # bytes after a final block (the stripped empty block's remains) carry nothing
+            return
         budget = self.max_message - (msg.size or 0)
         try:
             data = d.decompress(chunk, budget) if budget > 0 else b""

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from .capture import free_port, loopback_capture
+from .ws_follow import TCPDUMP_BIG_RING
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 DIG = shutil.which("dig") or "dig"
@@ -130,7 +131,7 @@ def record_dns_capture(path: str) -> DnsCapture:
     port = free_port()
     proc = start_dnsmasq(port)
     try:
-        with loopback_capture(path, f"port {port}"):
+        with loopback_capture(path, f"port {port}", tcpdump=TCPDUMP_BIG_RING):
             answers: list[DigAnswer] = []
             for name, rtype, transport in DIG_QUERIES:
                 extra = ["+tcp"] if transport == "tcp" else []

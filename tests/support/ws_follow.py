@@ -18,6 +18,12 @@ import dpkt
 
 from inspector.flows.streamindex import Span, StreamIndex
 
+from .capture import TCPDUMP
+
+#: tcpdump with a 32 MiB ring: with the default 2 MiB and a 256 KiB snap length the ring holds only a
+#: few 64 KiB loopback segments, and on a busy machine the kernel drops packets ("dropped by kernel")
+TCPDUMP_BIG_RING = (TCPDUMP, "-B", "32768")
+
 
 @dataclass
 class Segment:

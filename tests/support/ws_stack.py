@@ -21,6 +21,7 @@ from websockets.asyncio.server import serve
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 from .capture import free_port, loopback_capture
+from .ws_follow import TCPDUMP_BIG_RING
 
 
 @dataclass
@@ -170,6 +171,6 @@ def record_ws_capture(path: str) -> WsCapture:
         async with serve(_handler, "127.0.0.1", port, ping_interval=None, max_size=None):
             return await _scenarios(port)
 
-    with loopback_capture(path, f"tcp port {port}"):
+    with loopback_capture(path, f"tcp port {port}", tcpdump=TCPDUMP_BIG_RING):
         scenarios = asyncio.run(main())
     return WsCapture(path, port, scenarios)
