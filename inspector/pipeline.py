@@ -319,13 +319,14 @@ def decode_file(
     on_event: EventSink | None = None,
     segments: bool = False,
     on_progress: Callable[[int], Any] | None = None,
+    registry: Any = default_registry,
 ) -> tuple[Pipeline, CaptureReader]:
     """Decode a whole capture file; returns the finished pipeline and its reader.
 
     pcapng Decryption Secrets Blocks are added to the key log as they are met.
     Raises :class:`~inspector.errors.CaptureError` if the file is not a capture.
     """
-    pipe = Pipeline(keylog=keylog, on_event=on_event, segments=segments)
+    pipe = Pipeline(keylog=keylog, on_event=on_event, segments=segments, registry=registry)
     reader = CaptureReader(path, on_secrets=pipe.keylog.add_text)
     feed = pipe.feed
     if on_progress is None:

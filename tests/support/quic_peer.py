@@ -190,6 +190,7 @@ class Scenario:
     key_update_after: int | None = None  # request a key update after this many requests (then send the rest)
     push: bool = False
     version: int | None = None  # QUIC version the client starts with
+    server_versions: list[int] | None = None  # versions the server accepts (default: aioquic's)
     extra_headers: Headers = ()
     between: Callable[[int], None] | None = None  # called between connections (e.g. to change nft rules)
 
@@ -198,6 +199,8 @@ async def _run(port: int, keylog: str, certs: tuple[str, str], scenario: Scenari
     result = ScenarioResult()
     server_config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN, max_datagram_frame_size=65536)
     server_config.load_cert_chain(*certs)
+    if scenario.server_versions is not None:
+        server_config.supported_versions = list(scenario.server_versions)
     tickets: dict[bytes, SessionTicket] = {}
 
     def factory(*args: Any, **kwargs: Any) -> _ServerProtocol:
