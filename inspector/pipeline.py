@@ -26,7 +26,7 @@ from .errors import DecodeError
 from .flows.connection import DECODING, NO_DECODER, UNDECIDED, Connection, sender_is_client
 from .flows.streamindex import Span
 from .flows.tcp import TcpState
-from .flows.tcp_analysis import ACK, SYN, flag_names
+from .flows.tcp_analysis import ACK, REUSED_PORTS, SYN, flag_names
 from .keylog import KeyLog
 from .net.ip import Fragments, format_addr, parse_ip
 from .net.link import LINK_TYPES
@@ -136,6 +136,7 @@ class Pipeline:
         seglen = reported - thl
         key = (src, sport, dst, dport)
         entry = self._flows.get(key)
+        reused = False
         if entry is None:
             conn, d = self._new_tcp(frame, ts, src, sport, dst, dport, flags)
         else:
@@ -145,6 +146,7 @@ class Pipeline:
                 if an.base_set and seq != an.base_seq:
                     # A new SYN on a known 4-tuple with another ISN: port reuse, a new connection.
                     conn, d = self._new_tcp(frame, ts, src, sport, dst, dport, flags)
+                    reused = True
         tcp = conn.tcp
         conn.packets += 1
         conn.bytes += wire
@@ -154,6 +156,9 @@ class Pipeline:
         conn.last_frame = frame
         payload = l4[thl:] if seglen else b""
         bits, rtt = tcp.segment(d, frame, ts, seq, ack, flags, win, seglen, payload, l4[20:thl] if flags & SYN else b"")
+        if reused:
+            bits |= REUSED_PORTS
+            tcp.counts["reused_ports"] = 1
         if self.segments:
             an = tcp.an
             base = an[d].base_seq
