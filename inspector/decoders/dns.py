@@ -17,6 +17,7 @@ connection can find the lookup that named its server).
 
 from __future__ import annotations
 
+import base64
 import socket
 import struct
 from collections import OrderedDict, deque
@@ -180,9 +181,12 @@ def _svcb(buf: bytes, pos: int, end: int, rr: dict[str, Any]) -> str:
             keys = [_SVC_KEYS.get(k, f"key{k}") for (k,) in struct.iter_unpack("!H", val[: ln - ln % 2])]
             params[name] = keys
             parts.append(f"mandatory={','.join(keys)}")
-        else:
+        elif key == 5:  # RFC 9460 §7.3 / the ECH draft: base64 in presentation format
+            params[name] = base64.b64encode(val).decode("ascii")
+            parts.append(f"ech={params[name]}")
+        else:  # RFC 9460 §2.1: unknown keys as key65535-style names with a quoted value
             params[name] = val.hex()
-            parts.append(f'{name}="{val.hex()}"' if key != 5 else f"ech={val.hex()}")
+            parts.append(f"{name}={_quote(val)}")
     rr["params"] = params
     return " ".join(parts)
 

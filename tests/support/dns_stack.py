@@ -29,6 +29,19 @@ DIG = shutil.which("dig") or "dig"
 #: HTTPS RR for svc.example.test (RFC 9460 §2.2 wire form): priority 1, target ".", alpn=h2,h3, ipv4hint=1.2.3.4
 HTTPS_RDATA = "0001" + "00" + "0001" + "0006" + "026832" + "026833" + "0004" + "0004" + "01020304"
 
+#: RFC 9460 Appendix D wire-format test vectors, served as they are (names, type, RDATA hex)
+_FOO_COM = "03666f6f076578616d706c6503636f6d00"
+SVCB_VECTORS = [
+    ("d1.svcb.example.test", 65, "0000" + _FOO_COM),  # D.1 AliasMode: 0 foo.example.com.
+    ("d2a.svcb.example.test", 64, "000100"),  # D.2 Figure 3: 1 .
+    ("d2b.svcb.example.test", 64, "0010" + _FOO_COM + "000300020035"),  # D.2 Figure 4: port=53
+    ("d2c.svcb.example.test", 64, "0001" + _FOO_COM + "029b000568656c6c6f"),  # D.2 Figure 5: key667=hello
+    ("d2e.svcb.example.test", 64, "0001" + _FOO_COM + "00060020" + "20010db8000000000000000000000001"
+     + "20010db8000000000000000000530001"),  # D.2 Figure 7: ipv6hint=2001:db8::1,2001:db8::53:1
+    ("d2g.svcb.example.test", 64, "0010" + "03666f6f076578616d706c65036f726700" + "00000004000100040001000902683205"
+     + "68332d313900040004c0000201"),  # D.2 Figure 9: mandatory=alpn,ipv4hint alpn=h2,h3-19 ipv4hint=192.0.2.1
+]
+
 RECORDS = [
     "--host-record=www.example.test,127.0.0.2,::2",
     "--host-record=api.example.test,127.0.0.3",
@@ -38,6 +51,7 @@ RECORDS = [
     "--mx-host=example.test,mail.example.test,10",
     "--ptr-record=2.0.0.127.in-addr.arpa,www.example.test",
     f"--dns-rr=svc.example.test,65,{HTTPS_RDATA}",
+    *(f"--dns-rr={name},{rtype},{rdata}" for name, rtype, rdata in SVCB_VECTORS),
 ]
 
 #: (name, type, transport) asked with dig, in order
@@ -52,6 +66,7 @@ DIG_QUERIES = [
     ("svc.example.test", "HTTPS", "udp"),
     ("example.test", "SOA", "udp"),
     ("example.test", "NS", "udp"),
+    *((name, "HTTPS" if rtype == 65 else "SVCB", "udp") for name, rtype, _ in SVCB_VECTORS),
     ("missing.example.test", "A", "udp"),
     ("api.example.test", "A", "tcp"),
     ("example.test", "SOA", "tcp"),
