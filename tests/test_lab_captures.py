@@ -8,6 +8,9 @@ rules, what the delay line dropped), never with numbers copied from an earlier r
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -33,6 +36,19 @@ def fields(name: str, flds: list[str], dfilter: str) -> list[list[str]]:
     return tshark_fields(str(pcap), flds, display_filter=dfilter, options=opts)
 
 
+def rows(name: str, flds: list[str], dfilter: str, extra: tuple[str, ...] = ()) -> list[list[list[str]]]:
+    """Like :func:`fields` but every field is a list (aggregated with '|', since header values hold commas)."""
+    pcap, keys, _ = sample(name)
+    cmd = ["tshark", "-n", "-r", str(pcap), "-o", OOO, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a",
+           "-E", "aggregator=|", "-Y", dfilter, *extra]
+    if keys:
+        cmd += ["-o", f"tls.keylog_file:{keys}"]
+    for f in flds:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=dict(os.environ, LC_ALL="C")).stdout
+    return [[v.split("|") if v else [] for v in line.split("\t")] for line in out.splitlines()]
+
+
 def irtts(name: str) -> dict[int, float]:
     """tshark's initial RTT per TCP stream, in ms."""
     out: dict[int, float] = {}
@@ -54,7 +70,9 @@ def rtt_ms(name: str) -> float:
     return 2 * sample(name)[2]["one_way_delay_ms"]
 
 
-ALL = ["tcp-handshake", "tls12-vs-tls13", "http2-multiplex", "http2-lossy", "http3-lossy"]
+ALL = ["tcp-handshake", "tls12-vs-tls13", "tls13-resumption-0rtt", "http1-keepalive", "http2-multiplex", "http2-lossy",
+       "http3-lossy", "websocket", "push-feed", "grpc", "dns-then-connect"]
+TCP = [n for n in ALL if n != "http3-lossy"]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -68,7 +86,7 @@ def test_sample_is_small_and_only_lab_traffic(name: str) -> None:
     assert prov["capture_point"].startswith("client")
 
 
-@pytest.mark.parametrize("name", ["tcp-handshake", "tls12-vs-tls13", "http2-multiplex", "http2-lossy"])
+@pytest.mark.parametrize("name", TCP)
 def test_tcp_initial_rtt_is_twice_the_one_way_delay(name: str) -> None:
     measured = irtts(name)
     assert measured
@@ -201,3 +219,138 @@ def test_http3_lossy_one_lost_packet_stalls_only_its_stream() -> None:
     assert len(victims) == 5
     # Every response is complete: HEADERS + DATA frame headers + the 16000-byte body.
     assert all(e > 16000 for e in end.values()) and len(end) == 6
+
+
+def test_tls13_resumption_sends_the_request_as_early_data() -> None:
+    hs = rows("tls13-resumption-0rtt", ["frame.number", "tcp.stream", "tls.handshake.type", "tls.handshake.extension.type"], "tls.handshake")
+    by_stream: dict[int, list[tuple[int, list[str], list[str]]]] = defaultdict(list)
+    for frame, stream, types, exts in hs:
+        by_stream[int(stream[0])].append((int(frame[0]), types, exts))
+    assert set(by_stream) == {0, 1}
+    full, resumed = by_stream[0], by_stream[1]
+    assert "11" in [t for _, ts, _ in full for t in ts]  # the full handshake carries the Certificate
+    assert "11" not in [t for _, ts, _ in resumed for t in ts]  # resumption does not
+    hello_frame, _, hello_exts = resumed[0]
+    assert {"41", "42"} <= set(hello_exts)  # pre_shared_key and early_data offered
+    server_exts = [e for _, ts, es in resumed[1:2] for e in es]
+    assert "41" in server_exts and "42" in server_exts  # PSK chosen, early data accepted (EncryptedExtensions)
+    assert "5" in [t for _, ts, _ in resumed for t in ts]  # EndOfEarlyData
+    # The request of the resumed connection is in the ClientHello's own segment: 0-RTT.
+    req = {int(s): int(f) for f, s in fields("tls13-resumption-0rtt", ["frame.number", "tcp.stream"], "http.request")}
+    assert req[1] == hello_frame
+    # So its response arrives one RTT after the ClientHello, against two on the full handshake.
+    rtt = rtt_ms("tls13-resumption-0rtt") / 1000
+    t = {int(f): float(ts) for f, ts in fields("tls13-resumption-0rtt", ["frame.number", "frame.time_epoch"], "frame")}
+    resp = {int(s): int(f) for f, s in fields("tls13-resumption-0rtt", ["frame.number", "tcp.stream"], "http.response")}
+    assert round((t[resp[0]] - t[full[0][0]]) / rtt) == 2
+    assert round((t[resp[1]] - t[hello_frame]) / rtt) == 1
+
+
+def test_http1_keepalive_vs_connection_per_request_vs_parallel_vs_pipelined() -> None:
+    reqs = rows("http1-keepalive", ["frame.number", "frame.time_epoch", "tcp.stream", "http.request.uri"], "http.request")
+    by_stream: dict[int, list[tuple[int, float, list[str]]]] = defaultdict(list)
+    for f, t, s, uris in reqs:
+        by_stream[int(s[0])].append((int(f[0]), float(t[0]), uris))
+    assert sorted(by_stream) == list(range(8))
+    assert len(by_stream[0]) == 3  # keep-alive: three requests, one connection
+    assert all(len(by_stream[s]) == 1 for s in range(1, 7))  # one request per connection
+    syn = {int(s): float(t) for t, s in fields("http1-keepalive", ["frame.time_epoch", "tcp.stream"], "tcp.flags.syn==1 && tcp.flags.ack==0")}
+    rtt = rtt_ms("http1-keepalive") / 1000
+    # Parallel connections: all three SYNs leave together (within a few ms), far less than an RTT apart.
+    assert max(syn[s] for s in (4, 5, 6)) - min(syn[s] for s in (4, 5, 6)) < rtt / 4
+    # Connection per request: each request pays a handshake RTT; keep-alive pays one for all three.
+    resp = defaultdict(list)
+    for t, s in fields("http1-keepalive", ["frame.time_epoch", "tcp.stream"], "http.response"):
+        resp[int(s)].append(float(t))
+    keepalive = (resp[0][-1] - syn[0]) / rtt
+    per_request = (resp[3][-1] - syn[1]) / rtt
+    assert round(keepalive) == 4 and round(per_request) == 6
+    # Pipelining: all three requests in one segment; responses come back in request order, the two
+    # small ones only after every byte of the 40 kB one (head-of-line blocking inside HTTP/1.1).
+    ((frame, t_req, uris),) = by_stream[7]
+    assert uris == ["/big.bin", "/obj/1.txt", "/obj/2.txt"]
+    # (tshark pairs every pipelined response with the last request, so the body says which is which:
+    # each lab object's text starts with its own path.)
+    pipelined = fields("http1-keepalive", ["frame.time_epoch", "http.content_length", "http.file_data"], "tcp.stream == 7 && http.response")
+    assert [(int(n), body[:11]) for _, n, body in pipelined] == [(40000, "/big.bin ne"), (4000, "/obj/1.txt "), (4000, "/obj/2.txt ")]
+    # The small responses needed several RTTs, as long as the big one ahead of them.
+    assert (float(pipelined[1][0]) - t_req) / rtt > 2
+
+
+def test_websocket_masking_pings_and_close() -> None:
+    up = fields("websocket", ["http.response.code", "http.upgrade"], "http.response")
+    assert up == [["101", "websocket"]]
+    frames = fields("websocket", ["ip.src", "websocket.opcode", "websocket.mask", "websocket.payload.close.status_code"], "websocket")
+    # Client->server frames are masked, server->client frames never are (RFC 6455 §5.1).
+    assert all(m == ("1" if src == CLIENT else "0") for src, _, m, _ in frames)
+    ops = defaultdict(list)
+    for src, op, _, _ in frames:
+        ops["c2s" if src == CLIENT else "s2c"].append(int(op))
+    assert sorted(ops["c2s"]) == sorted([1, 1, 1, 2, 9, 10, 8])  # 3 text, 1 binary, ping, pong, close
+    assert sorted(ops["s2c"]) == sorted([1, 1, 1, 2, 9, 10, 8])
+    assert [c for *_, c in frames if c] == ["1000", "1000"]
+
+
+def test_push_feed_latency_and_requests_per_update() -> None:
+    _, _, prov = sample("push-feed")
+    one_way = prov["one_way_delay_ms"]
+    latency: dict[int, list[float]] = defaultdict(list)
+    for t, stream, payload in fields("push-feed", ["frame.time_epoch", "tcp.stream", "tcp.payload"], "ip.src == 10.99.0.2 && tcp.len > 0"):
+        text = bytes.fromhex(payload).decode("latin-1")
+        for seq, published in re.findall(r'"seq":(\d+),"t":([\d.]+)', text):
+            latency[int(stream)].append((float(t) - float(published)) * 1000)
+    assert sorted(latency) == [0, 1, 2, 3] and all(len(v) == 4 for v in latency.values())
+    # Pushes (long poll already waiting, SSE, WebSocket) arrive one one-way delay after publication.
+    for stream in (1, 2, 3):
+        assert all(one_way <= ms < one_way + 3 for ms in latency[stream]), latency[stream]
+    # Short polling waits for the next poll: slower on average, and it asks more often than there is news.
+    assert sum(latency[0]) / 4 > sum(latency[1]) / 4 + one_way
+    polls = fields("push-feed", ["http.request.uri", "tcp.stream"], "http.request")
+    assert len([u for u, s in polls if s == "0"]) > 4 and len([u for u, s in polls if s == "1"]) == 4
+    empty = fields("push-feed", ["http.file_data"], "tcp.stream == 0 && http.response")
+    assert ["[]"] in empty
+    sse = fields("push-feed", ["http.content_type"], "tcp.stream == 2 && http.response")
+    assert sse == [["text/event-stream"]]
+    ws = fields("push-feed", ["websocket.opcode"], "tcp.stream == 3 && websocket")
+    assert [o for (o,) in ws].count("1") == 4
+
+
+def test_grpc_four_call_kinds() -> None:
+    out = rows("grpc", ["ip.src", "http2.streamid", "http2.type", "grpc.message_length", "http2.header.name", "http2.header.value"],
+               "http2", ("-d", "tcp.port==50051,http2"))
+    paths, status = {}, {}
+    msgs: dict[tuple[int, str], int] = defaultdict(int)
+    for src, sids, types, lengths, names, values in out:
+        streams = {int(s) for s, t in zip(sids, types) if t in ("0", "1")}
+        if not streams:
+            continue
+        assert len(streams) == 1  # one call at a time: each packet's frames belong to one call
+        (sid,) = streams
+        hdr = dict(zip(names, values))
+        if ":path" in hdr:
+            paths[sid] = hdr[":path"]
+        if "grpc-status" in hdr:
+            status[sid] = hdr["grpc-status"]
+        msgs[(sid, "c2s" if src[0] == CLIENT else "s2c")] += len(lengths)
+    assert paths == {1: "/lab.Quotes/GetQuote", 3: "/lab.Quotes/StreamQuotes", 5: "/lab.Quotes/RecordTrades", 7: "/lab.Quotes/Chat"}
+    assert status == {1: "0", 3: "0", 5: "0", 7: "0"}
+    # unary 1->1, server streaming 1->4, client streaming 3->1, bidirectional 3->3 messages
+    assert dict(msgs) == {(1, "c2s"): 1, (1, "s2c"): 1, (3, "c2s"): 1, (3, "s2c"): 4,
+                          (5, "c2s"): 3, (5, "s2c"): 1, (7, "c2s"): 3, (7, "s2c"): 3}
+
+
+def test_dns_lookup_before_tcp_and_tls() -> None:
+    rtt = rtt_ms("dns-then-connect") / 1000
+    dns = fields("dns-then-connect", ["frame.time_epoch", "dns.flags.response", "dns.qry.type", "dns.count.answers", "dns.a"], "dns")
+    queries = [r for r in dns if r[1] == "0"]
+    answers = [r for r in dns if r[1] == "1"]
+    assert sorted(q[2] for q in queries) == ["1", "28"]  # A and AAAA, asked together
+    a = next(r for r in answers if r[2] == "1")
+    aaaa = next(r for r in answers if r[2] == "28")
+    assert a[4] == SERVER and aaaa[3] == "0"  # the address, and no IPv6 record
+    t0 = float(queries[0][0])
+    syn = float(fields("dns-then-connect", ["frame.time_epoch"], "tcp.flags.syn==1 && tcp.flags.ack==0")[0][0])
+    assert float(a[0]) <= syn  # the connection waits for the answer
+    req = float(fields("dns-then-connect", ["frame.time_epoch"], "http2.type == 1 && ip.src == 10.99.0.1")[0][0])
+    # DNS 1 RTT + TCP 1 RTT + TLS 1.3 1 RTT before the request can leave.
+    assert round((syn - t0) / rtt) == 1 and round((req - t0) / rtt) == 3

@@ -133,6 +133,7 @@ class Lab:
         self.steps: list[Step] = []
         self.delay_report: dict = {}
         self._delayline: subprocess.Popen | None = None
+        self._etc_netns: list[Path] = []
 
     # -- lifecycle
     def __enter__(self) -> Lab:
@@ -183,6 +184,11 @@ class Lab:
                     p.kill()
                     p.wait()
         self.procs.clear()
+        for d in self._etc_netns:
+            shutil.rmtree(d, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                d.parent.rmdir()  # /etc/netns itself, if nothing else uses it
+        self._etc_netns.clear()
         report = self.workdir / "delayline.json"
         if report.exists():
             self.delay_report = json.loads(report.read_text())
@@ -218,6 +224,14 @@ class Lab:
         env["LC_ALL"] = "C"
         env.update(extra or {})
         return env
+
+    def resolv_conf(self, where: str, text: str) -> None:
+        """Give namespace ``where`` its own /etc/resolv.conf (``ip netns exec`` bind-mounts it); removed at teardown."""
+        d = Path("/etc/netns") / self.ns[where]
+        d.mkdir(parents=True, exist_ok=True)
+        self._etc_netns.append(d)
+        (d / "resolv.conf").write_text(text)
+        self.steps.append(Step(where, ["/etc/resolv.conf"], text))
 
     def wait_listening(self, where: str, port: int, proto: str = "tcp", timeout: float = 10) -> None:
         """Wait until something in namespace ``where`` listens on ``port``."""
@@ -419,6 +433,47 @@ def tls12_vs_tls13(lab: Lab, ctx: dict) -> None:
         curl(lab, [*common, "--tlsv1.3", f"https://{HOST}/hello.txt"], ctx["keylog"], note="TLS 1.3")
 
 
+@scenario("tls13-resumption-0rtt", "openssl s_client: a full TLS 1.3 handshake saves the session ticket; a second connection resumes it and sends the request as 0-RTT early data",
+          tools=["openssl", "nginx"])
+def tls13_resumption_0rtt(lab: Lab, ctx: dict) -> None:
+    root = make_docroot(lab.workdir, SMALL)
+    tls = make_tls_material(lab.workdir)
+    start_nginx(lab, root, tls, extra="ssl_early_data on;")
+    sess = lab.workdir / "session.pem"
+    request = f"GET /hello.txt HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
+    early = lab.workdir / "early.txt"
+    early.write_text(request)
+    base = ["openssl", "s_client", "-connect", f"{SERVER_IP}:443", "-servername", HOST, "-tls1_3", "-CAfile", str(tls["ca"]),
+            "-keylogfile", str(ctx["keylog"]), "-ign_eof", "-quiet"]
+    with lab.capture(ctx["pcap"]):
+        lab.run("client", [*base, "-sess_out", str(sess)], input=request, note="full handshake, request after it; saves the ticket")
+        time.sleep(0.2)
+        lab.run("client", [*base, "-sess_in", str(sess), "-early_data", str(early)], input="",
+                note="resumption with the saved ticket; the request goes as early data")
+
+
+H1 = {**MULTI, "/big.bin": 40000}
+
+
+@scenario("http1-keepalive", "HTTP/1.1 to nginx: three GETs on one kept-alive connection, then one connection each, "
+          "then three parallel connections, then three pipelined requests behind a 40 kB response",
+          tools=["curl", "nginx"])
+def http1_keepalive(lab: Lab, ctx: dict) -> None:
+    root = make_docroot(lab.workdir, H1)
+    start_nginx(lab, root, make_tls_material(lab.workdir))
+    urls = [f"http://{HOST}/obj/{i}.txt" for i in (1, 2, 3)]
+    outs = [x for u in urls for x in (u, "-o", "/dev/null")]
+    with lab.capture(ctx["pcap"]):
+        curl(lab, outs, note="part 1 (tcp.stream 0): keep-alive, three requests on one connection")
+        time.sleep(0.2)
+        curl(lab, ["-H", "Connection: close", *outs], note="part 2 (tcp.streams 1-3): Connection: close, one connection per request")
+        time.sleep(0.2)
+        curl(lab, ["--parallel", "--parallel-immediate", "--parallel-max", "3", *outs], note="part 3 (tcp.streams 4-6): three parallel connections")
+        time.sleep(0.2)
+        lab.run("client", [sys.executable, str(HERE / "h1pipeline.py"), HOST, SERVER_IP, "80", "/big.bin", "/obj/1.txt", "/obj/2.txt"],
+                note="part 4 (tcp.stream 7): three pipelined requests in one write; the 40 kB response comes first")
+
+
 def _h2_workload(lab: Lab, ctx: dict, objects: dict[str, int]) -> None:
     root = make_docroot(lab.workdir, objects)
     tls = make_tls_material(lab.workdir)
@@ -462,6 +517,60 @@ def _h3_workload(lab: Lab, ctx: dict, objects: dict[str, int]) -> None:
           tools=["aioquic", "pylsqpack", "cryptography"])
 def http3_lossy(lab: Lab, ctx: dict) -> None:
     _h3_workload(lab, ctx, LOSSY)
+
+
+@scenario("websocket", "websockets library, plain ws://: upgrade, three text and one binary message echoed (masked c2s), "
+          "a client ping and a server ping with their pongs, close 1000",
+          tools=["websockets"])
+def websocket(lab: Lab, ctx: dict) -> None:
+    peer = str(HERE / "wspeer.py")
+    lab.spawn("server", [sys.executable, peer, "server", "--host", SERVER_IP, "--port", "8765"])
+    lab.wait_listening("server", 8765)
+    with lab.capture(ctx["pcap"]):
+        lab.run("client", [sys.executable, peer, "client", "--url", f"ws://{HOST}:8765/echo", "--ip", SERVER_IP])
+
+
+@scenario("push-feed", "the same feed (4 updates, 250 ms apart) by short polling (every 200 ms), long polling, "
+          "SSE and WebSocket, one after another; each update carries its publish time",
+          tools=["websockets"])
+def push_feed(lab: Lab, ctx: dict) -> None:
+    peer = str(HERE / "feedpeer.py")
+    lab.spawn("server", [sys.executable, peer, "server", "--host", SERVER_IP])
+    lab.wait_listening("server", 8080)
+    lab.wait_listening("server", 8081)
+    with lab.capture(ctx["pcap"]):
+        lab.run("client", [sys.executable, peer, "client", "--ip", SERVER_IP, "--host", HOST],
+                note="tcp.stream 0: short polling; 1: long polling; 2: SSE; 3: WebSocket (port 8081)")
+
+
+@scenario("grpc", "grpcio over plain HTTP/2: unary, server streaming, client streaming and bidirectional calls on one channel",
+          tools=["grpcio"])
+def grpc_calls(lab: Lab, ctx: dict) -> None:
+    peer = str(HERE / "grpcpeer.py")
+    lab.spawn("server", [sys.executable, peer, "server", "--host", SERVER_IP])
+    lab.wait_listening("server", 50051)
+    with lab.capture(ctx["pcap"]):
+        lab.run("client", [sys.executable, peer, "client", "--ip", SERVER_IP, "--authority", f"{HOST}:50051"],
+                note="streams 1: GetQuote (unary), 3: StreamQuotes, 5: RecordTrades, 7: Chat (bidi)")
+
+
+@scenario("dns-then-connect", "curl https://lab.test/ with nothing cached: the stub resolver asks dnsmasq (in the server "
+          "namespace) for A and AAAA, then TCP, TLS 1.3 and the GET follow",
+          tools=["curl", "nginx", "dnsmasq", "openssl"])
+def dns_then_connect(lab: Lab, ctx: dict) -> None:
+    root = make_docroot(lab.workdir, SMALL)
+    tls = make_tls_material(lab.workdir)
+    start_nginx(lab, root, tls)
+    lab.spawn("server", ["dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
+                         f"--listen-address={SERVER_IP}", f"--host-record={HOST},{SERVER_IP}", f"--local=/{HOST}/", "--local-ttl=60",
+                         f"--pid-file={lab.workdir / 'dnsmasq.pid'}", "--log-queries", "--log-facility=-"])
+    lab.wait_listening("server", 53, "udp")
+    # `ip netns exec` bind-mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf for the client's
+    # processes: the client's glibc stub resolver asks dnsmasq and nothing else.
+    lab.resolv_conf("client", f"nameserver {SERVER_IP}\noptions timeout:2 attempts:1\n")
+    with lab.capture(ctx["pcap"]):
+        lab.run("client", ["curl", "-sS", "--cacert", str(tls["ca"]), "-o", "/dev/null", f"https://{HOST}/hello.txt"],
+                env={"SSLKEYLOGFILE": str(ctx["keylog"])}, note="no --resolve: lab.test is looked up through /etc/resolv.conf")
 
 
 # --------------------------------------------------------------------------- provenance and measurement
