@@ -12,6 +12,7 @@ reads the same capture with tshark, packet by packet.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import time
@@ -25,7 +26,7 @@ from inspector.decoders.quic import QuicDecoder
 from inspector.events import Event
 from inspector.keylog import KeyLog
 
-from .capture import loopback_capture, tshark_fields
+from .capture import TSHARK, loopback_capture, tshark_fields
 from .quic_peer import Scenario, ScenarioResult, free_udp_port, run_scenario
 
 NFT_TABLE = "netinspect_quic"
@@ -105,43 +106,64 @@ def decode_capture(pcap: str, keylog: str | None, server_port: int) -> tuple[lis
     return list(decoders.values()), events
 
 
-def tshark_packets(pcap: str, keylog: str | None) -> dict[int, list[tuple[str, int | None]]]:
-    """Per frame, tshark's QUIC packets in datagram order as (type name, packet number or None)."""
-    options = [f"tls.keylog_file:{keylog}"] if keylog else []
-    # tshark's QUIC heuristic finds the flow on any port (its first packet is a client Initial)
-    rows = tshark_fields(
-        pcap,
-        ["frame.number", "quic.header_form", "quic.long.packet_type", "quic.long.packet_type_v2", "quic.version",
-         "quic.packet_number"],
-        options=options,
-    )
-    out: dict[int, list[tuple[str, int | None]]] = {}
-    for row in rows:
-        frame = int(row[0])
-        forms = _ints(row[1])
-        v1_types = _ints(row[2])
-        v2_types = _ints(row[3])
-        versions = _ints(row[4])
-        pns = _ints(row[5])
-        packets: list[tuple[str, int | None]] = []
-        for form in forms:
-            if form:
-                version = versions.pop(0) if versions else 1
+def tshark_packets(pcap: str, keylog: str | None) -> dict[int, list[tuple[str, int | None, list[int] | None]]]:
+    """Per frame, tshark's QUIC packets in datagram order: (type name, packet number, frame type codes).
+
+    ``-T json --no-duplicate-keys`` keeps coalesced packets apart (one
+    element each).  A packet tshark did not open has no frames; its packet
+    number is then None too (tshark may still print one unmasked with a
+    wrong key).
+    tshark's QUIC heuristic finds the flow on any port (it starts with a client Initial).
+    """
+    cmd = [TSHARK, "-n", "-r", pcap, "-T", "json", "--no-duplicate-keys", "-J", "frame quic"]
+    if keylog:
+        cmd += ["-o", f"tls.keylog_file:{keylog}"]
+    env = dict(os.environ, LC_ALL="C")
+    frames = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout or "[]")
+    out: dict[int, list[tuple[str, int | None, list[int] | None]]] = {}
+    for item in frames:
+        layers = item["_source"]["layers"]
+        number = int(_first(layers["frame"]["frame.number"]))
+        quic = layers.get("quic")
+        if quic is None:
+            continue
+        packets = []
+        for pkt in quic if isinstance(quic, list) else [quic]:
+            if "quic.header_form" not in pkt and "quic.short" not in pkt:
+                continue  # datagram padding tshark shows as its own item
+            if pkt.get("quic.header_form") == "1":
+                version = int(pkt["quic.version"], 16)
                 if version == 0:
-                    packets.append(("version_negotiation", None))
+                    kind = "version_negotiation"
                 elif version == 0x6B3343CF:
-                    packets.append((TSHARK_LONG_TYPES_V2[v2_types.pop(0)], None))
+                    kind = TSHARK_LONG_TYPES_V2[int(pkt["quic.long.packet_type_v2"])]
                 else:
-                    packets.append((TSHARK_LONG_TYPES[v1_types.pop(0)], None))
+                    kind = TSHARK_LONG_TYPES[int(pkt["quic.long.packet_type"])]
+                pn = pkt.get("quic.packet_number")
             else:
-                packets.append(("1rtt", None))
-        # packet numbers come for the packets tshark could open, in order (Retry/VN have none)
-        numbered = [i for i, (kind, _) in enumerate(packets) if kind not in ("retry", "version_negotiation")]
-        if len(pns) == len(numbered):
-            for i, pn in zip(numbered, pns):
-                packets[i] = (packets[i][0], pn)
-        out[frame] = packets
+                kind = "1rtt"
+                pn = pkt.get("quic.packet_number") or pkt["quic.short"].get("quic.packet_number")
+            frame_list = pkt.get("quic.frame")
+            if frame_list is None:
+                packets.append((kind, None, None))
+                continue
+            if isinstance(frame_list, dict):
+                frame_list = [frame_list]
+            types = [int(f["quic.frame_type"]) for f in frame_list if f and "quic.frame_type" in f]
+            packets.append((kind, int(pn) if pn is not None else None, types))
+        out[number] = packets
     return out
+
+
+def tshark_http3(pcap: str, keylog: str) -> dict[int, list[int]]:
+    """Per frame, the HTTP/3 frame types tshark decoded, in order."""
+    rows = tshark_fields(pcap, ["frame.number", "http3.frame_type"], options=[f"tls.keylog_file:{keylog}"],
+                         display_filter="http3.frame_type")
+    return {int(row[0]): _ints(row[1]) for row in rows}
+
+
+def _first(value: str | list[str]) -> str:
+    return value[0] if isinstance(value, list) else value
 
 
 def _ints(field: str) -> list[int]:

@@ -53,6 +53,7 @@ from ..tls.handshake import (
 from .frames import Frame, FrameError, ack_eliciting, parse_frames
 from .packet import (
     SPACE_OF,
+    SUPPORTED_VERSIONS,
     TYPE_NAMES,
     CidTracker,
     Header,
@@ -131,6 +132,7 @@ class QuicDecoder:
         self._keys: dict[tuple[QuicPacketType, int], PacketKeys | OneRttKeys] = {}
         self._key_miss: dict[tuple[QuicPacketType, int], tuple[int, str]] = {}  # reason and keylog generation
         self.ledgers: dict[tuple[int, str], SpaceLedger] = {}
+        self._senders: dict[int, list[SpaceLedger]] = {}
         self._crypto: dict[tuple[int, QuicPacketType], tuple[StreamState, HandshakeBuffer]] = {}
         self.streams: dict[tuple[int, int], StreamState] = {}
         self.app = app  #: the HTTP/3 decoder (created when ALPN says h3)
@@ -161,6 +163,7 @@ class QuicDecoder:
         self.datagrams = 0
         self._ack_delay_exponent = [3, 3]  # per sender of the ACK (from its transport parameters)
         self._noted: set[str] = set()
+        self.initial_version_mismatch: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ datagrams
 
@@ -237,6 +240,14 @@ class QuicDecoder:
         length = hdr.end - hdr.start
         if ptype is QuicPacketType.VERSION_NEGOTIATION:
             self.version_negotiation = True
+            # the client starts over in another version: new Initial keys, packet numbers and ClientHello
+            self.initial_dcid = None
+            self.original_dcid = None
+            self._crypto.pop((1 - direction, QuicPacketType.INITIAL), None)
+            for space in ("initial", "application"):
+                old = self.ledgers.pop((1 - direction, space), None)
+                if old is not None:
+                    self._senders[1 - direction].remove(old)
             events.append(QuicVersionNegotiation(
                 frame=frame, ts=ts, conn=self.conn, direction=DIRECTIONS[direction], version=version_name(0),
                 dcid=hdr.dcid.hex(), scid=hdr.scid.hex() if hdr.scid is not None else None, pn=None,
@@ -265,7 +276,14 @@ class QuicDecoder:
             self.zero_rtt_sent = True
         elif direction == C2S and self.first_handshake_c2s_ts is None:
             self.first_handshake_c2s_ts = ts
+        self.initial_version_mismatch = None
         pn, payload, reason, _ = self._open_long(direction, data, hdr)
+        if self.initial_version_mismatch is not None:
+            said, used = self.initial_version_mismatch
+            self._note(events, frame, ts, direction, f"salt-{direction}",
+                       f"Initial packet with version {version_name(said)} in its header is protected with "
+                       f"version {version_name(used)} keys (a sender keeping its original version's Initial "
+                       "keys after compatible version negotiation, RFC 9368)", "warning")
         self._count(name, pn)
         if pn is not None or not self.cids.known(1 - direction):
             if hdr.scid is not None:
@@ -336,6 +354,12 @@ class QuicDecoder:
     def _retry(self, direction: int, data: bytes, hdr: Header, index: int, frame: int, ts: float) -> QuicRetry:
         self.retry = True
         self.retry_scid = hdr.scid
+        # the server discarded the client's Initials: they are answered, not lost, and the client
+        # starts its Initial CRYPTO stream again (aioquic even with a new ClientHello)
+        ledger = self.ledgers.get((1 - direction, "initial"))
+        if ledger is not None:
+            ledger.unacked.clear()
+        self._crypto.pop((1 - direction, QuicPacketType.INITIAL), None)
         integrity = "unchecked"
         if self.original_dcid is not None and hdr.version is not None:
             expected = get_retry_integrity_tag(data[hdr.start : hdr.end - 16], self.original_dcid, hdr.version)
@@ -383,21 +407,26 @@ class QuicDecoder:
         if self.initial_dcid is None:
             return None, None, "Initial keys unknown: the client's first Initial packet was not captured"
         version = hdr.version or 1
-        dcids = [self.initial_dcid]
+        tries = [(self.initial_dcid, version)]
         if direction == C2S and hdr.dcid != self.initial_dcid:
-            dcids.append(hdr.dcid)  # a capture that missed the first Initial
+            tries.append((hdr.dcid, version))  # a capture that missed the first Initial
+        # after compatible version negotiation (RFC 9368) a sender may keep the other version's keys
+        tries += [(self.initial_dcid, other) for other in SUPPORTED_VERSIONS if other != version]
         reason = None
-        for dcid in dcids:
-            keys = self._initial.get((dcid, version))
+        for dcid, salt_version in tries:
+            keys = self._initial.get((dcid, salt_version))
             if keys is None:
-                keys = self._initial[(dcid, version)] = initial_keys(dcid, version)
+                keys = self._initial[(dcid, salt_version)] = initial_keys(dcid, salt_version)
             try:
                 _, payload, pn = unprotect(keys[direction], packet, pn_offset, expected)
             except CryptoError as exc:
-                reason = _crypto_reason(exc)
+                if reason is None:
+                    reason = _crypto_reason(exc)
                 continue
             if dcid != self.initial_dcid:
                 self.initial_dcid = dcid
+            if salt_version != version:
+                self.initial_version_mismatch = (version, salt_version)
             return pn, payload, None
         return None, None, reason
 
@@ -464,7 +493,9 @@ class QuicDecoder:
     def _ledger(self, direction: int, space: str) -> SpaceLedger:
         ledger = self.ledgers.get((direction, space))
         if ledger is None:
-            ledger = self.ledgers[(direction, space)] = SpaceLedger()
+            siblings = self._senders.setdefault(direction, [])
+            ledger = self.ledgers[(direction, space)] = SpaceLedger(siblings)
+            siblings.append(ledger)
         return ledger
 
     def _frames(self, event: QuicPacket, direction: int, ptype: QuicPacketType, pn: int, payload: bytes,
@@ -539,8 +570,9 @@ class QuicDecoder:
         if isinstance(msg, ClientHello):
             if direction != C2S:
                 self._note(events, frame, ts, direction, "ch-dir", "ClientHello sent by the server side of the flow")
-            if self.client_random is not None and msg.random != self.client_random:
+            if self.client_random is not None and msg.random != self.client_random and not (self.retry or self.version_negotiation):
                 self._note(events, frame, ts, direction, "ch-random", "a second ClientHello with another random")
+            self._key_miss.clear()
             self.client_random = msg.random
             self.sni = msg.sni
             self.alpn_offered = list(msg.alpn)
@@ -737,7 +769,10 @@ class QuicDecoder:
             ledger.settle()
             lost: list[tuple[int, str, int, float, set[int]]] = []
             for pn, (frame, ts) in ledger.missing.items():
-                lost.append((pn, "missing", frame, ts, ledger.hole_owner.get(pn, set())))
+                # a gap alone may be a deliberately skipped number (RFC 9000 §21.4): report it as a
+                # loss only when later packets had to fill stream bytes it must have carried
+                if pn in ledger.resent:
+                    lost.append((pn, "missing", frame, ts, ledger.hole_owner.get(pn, set())))
             for pn, (sent, frame, ts) in ledger.lost_unacked.items():
                 lost.append((pn, "unacknowledged", frame, ts, {r[0] for r in sent.ranges}))
             for pn, detected, frame, ts, streams in sorted(lost):

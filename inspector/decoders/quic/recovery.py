@@ -17,12 +17,14 @@ Two records feed the transport lane and the head-of-line analysis:
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import NamedTuple
 
 #: at most this many packet numbers of one gap are tracked individually
 MAX_GAP_TRACKED = 1024
+#: packet numbers remembered per space to tell a shared counter from a gap (handshake time is enough)
+EARLY_KEPT = 4096
 
 
 class Chunk(NamedTuple):
@@ -170,9 +172,9 @@ class SpaceLedger:
     """Packets one endpoint sent in one packet-number space, as captured."""
 
     __slots__ = ("largest", "first_ts", "unacked", "missing", "acked_missing", "acked_largest", "rtt_samples",
-                 "reordered", "lost_unacked", "resent", "hole_owner")
+                 "reordered", "lost_unacked", "resent", "hole_owner", "siblings", "early")
 
-    def __init__(self) -> None:
+    def __init__(self, siblings: list[SpaceLedger] | None = None) -> None:
         self.largest = -1
         self.first_ts: float | None = None
         self.unacked: dict[int, Sent] = {}  # captured, not yet acknowledged
@@ -184,15 +186,25 @@ class SpaceLedger:
         self.lost_unacked: dict[int, tuple[Sent, int, float]] = {}  # filled at finish
         self.resent: dict[int, list[tuple[int, int, int, int, float]]] = {}  # lost pn -> resends
         self.hole_owner: dict[int, set[int]] = {}  # lost pn -> streams inferred from holes
+        #: the same sender's other spaces: some stacks (aioquic) number packets with one counter
+        #: across spaces, so a gap in one space may be packets of another
+        self.siblings = siblings if siblings is not None else []
+        self.early: set[int] = set()  # packet numbers seen, kept for the first EARLY_KEPT packets
 
     def packet(self, pn: int, frame: int, ts: float, eliciting: bool, ranges: tuple[tuple[int, int, int], ...]) -> bool:
         """Record a captured packet; returns True if it fills an earlier gap (reordered or late)."""
         if self.first_ts is None:
             self.first_ts = ts
         late = False
+        if len(self.early) < EARLY_KEPT:
+            self.early.add(pn)
+        for other in self.siblings:
+            if other is not self:
+                other.missing.pop(pn, None)
         if pn > self.largest + 1 and self.largest >= 0:
             for gap_pn in range(max(self.largest + 1, pn - MAX_GAP_TRACKED), pn):
-                self.missing[gap_pn] = (frame, ts)
+                if not any(gap_pn in other.early for other in self.siblings if other is not self):
+                    self.missing[gap_pn] = (frame, ts)
         elif pn <= self.largest:
             late = self.missing.pop(pn, None) is not None
             if late:
@@ -218,7 +230,7 @@ class SpaceLedger:
                 del self.missing[pn]
                 self.acked_missing.add(pn)
 
-    def settle(self, ack_ts: dict[int, tuple[int, float]] | None = None) -> None:
+    def settle(self) -> None:
         """At the end: captured packets the peer skipped in its ACKs are lost after the capture point."""
         for pn, sent in self.unacked.items():
             if sent.eliciting and pn < self.acked_largest:
@@ -248,10 +260,3 @@ def _in_ranges(pn: int, ranges: list[tuple[int, int]]) -> bool:
         if low <= pn <= high:
             return True
     return False
-
-
-def merge_insort(items: list[int], value: int) -> None:
-    """Insert into a sorted list unless present."""
-    i = bisect_left(items, value)
-    if i == len(items) or items[i] != value:
-        insort(items, value)
