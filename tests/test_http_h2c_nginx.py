@@ -15,9 +15,9 @@ import pytest
 from inspector.decoders.http2 import Http2Decoder
 from inspector.events import Http2Frame, Http2Stall, Malformed
 from inspector.flows.streamindex import Span, StreamIndex
-from tests.support.capture import free_port, loopback_capture
+from tests.support.capture import free_port
 from tests.support.http_follow import events_of, follow
-from tests.support.http_servers import curl, start_nginx
+from tests.support.http_servers import capture_clean, curl, start_nginx
 from tests.support.http_tshark import our_h2_frames, tshark_h2_frames, tshark_json
 
 BIG = 300_000
@@ -36,12 +36,14 @@ def h2c(tmp_path_factory):
         f.write(os.urandom(100_000))
     pcap = os.path.join(d, "h2c.pcap")
     try:
-        with loopback_capture(pcap, f"tcp port {port}"):
+        def run():
             subprocess.run(["nghttp", "-n", f"http://127.0.0.1:{port}/a.txt", f"http://127.0.0.1:{port}/big.bin",
                             f"http://127.0.0.1:{port}/nope"], check=True, capture_output=True, timeout=30)
             subprocess.run(["h2load", "-n", "300", "-c", "1", "-m", "10", f"http://127.0.0.1:{port}/a.txt"],
                            check=True, capture_output=True, timeout=60)
             curl("--http2-prior-knowledge", "-T", upload, f"http://127.0.0.1:{port}/dav/up.bin", "-o", os.devnull)
+
+        capture_clean(pcap, f"tcp port {port}", run)
     finally:
         ng.stop()
     conns = follow(pcap, lambda ctx: Http2Decoder(ctx), server_port=port)

@@ -15,8 +15,8 @@ What an observer needs beyond an endpoint's decoder:
   so their indices are known), references to anything older decode to
   ``None`` and the block is reported unreliable.  Once the entries inserted
   since the loss fill the table (no room is left for even the smallest
-  older entry, 32 octets) or a size update to 0 empties it, the table is in
-  sync again.  (A size update inside a lost block is only learnt at the next
+  older entry, 32 octets, or one of them is evicted) or a size update to 0
+  empties it, the table is in sync again.  (A size update inside a lost block is only learnt at the next
   update; until then eviction follows the last size seen.)
 * **Bounded memory.**  The table never exceeds the size the peer allowed
   (SETTINGS_HEADER_TABLE_SIZE); a header list larger than
@@ -124,8 +124,13 @@ class HpackObserver:
     def _evict(self, room: int) -> None:
         dyn = self._dyn
         limit = self.max_size - room
+        evicted = False
         while self._size > limit and dyn:
             self._size -= dyn.pop()[2]
+            evicted = True
+        if evicted and self._unknown_room:
+            # a seen entry only goes once every older (unseen) one has gone
+            self._resync()
 
     def _insert(self, name: str | None, value: str | None, size: int) -> None:
         if size > self.max_size:  # RFC 7541 §4.4: an entry larger than the table empties it

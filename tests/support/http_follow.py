@@ -106,6 +106,11 @@ def follow(path: str, make_decoder: Callable[[DecodeContext], Any], *, server_po
             continue
         if tcp.flags & (dpkt.tcp.TH_FIN | dpkt.tcp.TH_RST):
             f.closed = True
+        other = f.dirs[1 - direction]
+        if other.held and other.base_seq is not None and tcp.flags & dpkt.tcp.TH_ACK:
+            # the peer acknowledged bytes past a hole: the hole will never be filled in this capture
+            acked = (tcp.ack - other.base_seq) & 0xFFFFFFFF
+            _skip_holes(f, 1 - direction, acked)
         data = bytes(tcp.data)
         if not data or d.base_seq is None:
             continue
@@ -136,8 +141,29 @@ def follow(path: str, make_decoder: Callable[[DecodeContext], Any], *, server_po
                 expected += len(part)
         d.next_seq = (d.base_seq + expected) & 0xFFFFFFFF
     for f in out:
+        for direction in (0, 1):
+            _skip_holes(f, direction, 1 << 40)
         f.events += f.decoder.finish()
     return out
+
+
+def _skip_holes(f: Followed, direction: int, upto: int) -> None:
+    """Tell the decoder about holes below ``upto`` and deliver the held segments after them."""
+    d = f.dirs[direction]
+    expected = (d.next_seq - d.base_seq) & 0xFFFFFFFF
+    while d.held:
+        k = min(d.held)
+        if k >= upto:
+            break
+        if k > expected:
+            f.events += f.decoder.gap(direction, expected, k - expected, d.index)
+            expected = k
+        hdata, hframe, hts = d.held.pop(k)
+        if k + len(hdata) > expected:
+            part = hdata[expected - k:]
+            _deliver(f, direction, part, expected, hframe, hts, hts, hframe)
+            expected += len(part)
+    d.next_seq = (d.base_seq + expected) & 0xFFFFFFFF
 
 
 def _deliver(f: Followed, direction: int, data: bytes, offset: int, frame: int, arrival: float, delivered: float,
