@@ -488,6 +488,8 @@ class _Transactions:
 class DnsUdpDecoder:
     """DNS over UDP: each datagram is one message (RFC 1035 §4.2.1)."""
 
+    layer = "dns"
+
     def __init__(self, ctx: DecodeContext, lookups: DnsLookups | None = None) -> None:
         self._tx = _Transactions(ctx, "udp", lookups)
 
@@ -503,6 +505,8 @@ class DnsUdpDecoder:
 
 class DnsTcpDecoder:
     """DNS over TCP: messages with a 2-byte length prefix (RFC 1035 §4.2.2, RFC 7766)."""
+
+    layer = "dns"
 
     def __init__(self, ctx: DecodeContext, lookups: DnsLookups | None = None) -> None:
         self._tx = _Transactions(ctx, "tcp", lookups)
@@ -558,3 +562,21 @@ class DnsTcpDecoder:
 
     def summary(self) -> dict[str, Any]:
         return self._tx.summary()
+
+
+def looks_like_dns(payload: bytes) -> bool:
+    """Whether a datagram (or a TCP stream's first message, without its length prefix) parses as DNS.
+
+    For choosing a decoder on ports other than 53: a header with at most a
+    few questions and a first question that parses.
+    """
+    if len(payload) < 17:
+        return False
+    qd, an, ns, ar = struct.unpack_from("!HHHH", payload, 4)
+    if not 1 <= qd <= 4 or an + ns + ar > 512 or (payload[2] >> 3) & 0xF not in OPCODES:
+        return False
+    try:
+        _, pos = read_name(payload, 12)
+    except DecodeError:
+        return False
+    return pos + 4 <= len(payload)

@@ -396,30 +396,38 @@ class WebSocketDecoder:
         self._close: dict[str, Any] | None = None
         self._rtts: list[dict[str, Any]] = []
         self._unanswered_pongs = 0
+        self._opened = False
         if handshake is not None:
-            for problem in handshake.problems:
+            hs = handshake
+            self._pending.append(WsHandshake(
+                frame=0, ts=0.0, conn=ctx.conn, transport=hs.transport, accept_ok=hs.accept_ok,
+                subprotocol=hs.subprotocol, extensions=list(hs.extensions),
+                deflate=hs.deflate.as_dict() if hs.deflate else None, problems=list(hs.problems)))
+            for problem in hs.problems:
                 self._pending.append(Note(frame=0, ts=0.0, conn=ctx.conn, layer="websocket",
                                           severity="warning", message=f"handshake: {problem}"))
 
+    #: the pipeline names malformed events after this
+    layer = "websocket"
+
     # ------------------------------------------------------------------ StreamDecoder
 
-    def handshake_event(self, frame: int, ts: float) -> WsHandshake | None:
-        """The handshake as an event, for the HTTP layer to emit with the 101/200 response."""
-        hs = self.handshake
-        if hs is None:
-            return None
-        return WsHandshake(
-            frame=frame, ts=ts, conn=self.ctx.conn, transport=hs.transport, accept_ok=hs.accept_ok,
-            subprotocol=hs.subprotocol, extensions=list(hs.extensions),
-            deflate=hs.deflate.as_dict() if hs.deflate else None, problems=list(hs.problems),
-        )
+    def opened(self, frame: int, ts: float) -> list[Event]:
+        """The handshake's events, placed at the response that completed it (the HTTP layer calls this).
+
+        If it is never called, they come out with the first WebSocket bytes instead.
+        """
+        self._opened = True
+        out, self._pending = self._pending, []
+        for ev in out:
+            ev.frame, ev.ts = frame, ts
+        return out
 
     def feed(self, direction: int, data: bytes, offset: int, index: StreamIndex) -> list[Event]:
         """Decode the next in-order bytes of ``direction``."""
-        out, self._pending = self._pending, []
-        for ev in out:  # handshake notes take the time of the first bytes after it
-            if ev.frame == 0:
-                ev.frame, ev.ts = _where(index, offset)
+        out: list[Event] = []
+        if not self._opened:
+            out = self.opened(*_where(index, offset))
         side = self._sides[direction]
         if side.dead or not data:
             return out
@@ -492,7 +500,7 @@ class WebSocketDecoder:
 
     def finish(self) -> list[Event]:
         """Say what the capture cut off: a frame or message in flight."""
-        out, self._pending = self._pending, []
+        out, self._pending = self._pending, []  # a handshake with no bytes after it
         for d, side in enumerate(self._sides):
             if side.dead:
                 continue
@@ -824,3 +832,19 @@ class WebSocketDecoder:
         side.in_frame = False
         out.append(Malformed(frame=frame, ts=ts, conn=self.ctx.conn, layer="websocket",
                              direction=DIRECTIONS[direction], reason=f"{reason}: framing lost"))
+
+
+def upgrade_factory(
+    ctx: DecodeContext, protocol: str, request_headers: list[list[Any]], response_headers: list[list[Any]]
+) -> WebSocketDecoder | None:
+    """The HTTP decoders' ``upgrade_factory`` hook: a checked WebSocket decoder for a "websocket" switch.
+
+    Over HTTP/2 (RFC 8441) the request has a ``:protocol`` pseudo-header; over
+    HTTP/1.1 it is an ``Upgrade: websocket`` answered by 101.
+    """
+    if protocol != "websocket":
+        return None
+    h2 = any(n == ":protocol" for n, _ in request_headers)
+    return WebSocketDecoder(ctx, check_handshake(
+        [(n, v or "") for n, v in request_headers], [(n, v or "") for n, v in response_headers],
+        transport="h2" if h2 else "http/1.1"))
