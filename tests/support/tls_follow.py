@@ -145,3 +145,60 @@ class Collector:
 
     def summary(self) -> dict:
         return {"collected": [len(self.data[0]), len(self.data[1])]}
+
+
+# --------------------------------------------------------------------------- tshark, the oracle
+
+
+def tshark_tls_frames(pcap: str, keylog: str | None) -> dict[int, tuple[list[int], list[int]]]:
+    """Per frame: TLS record content types and handshake message types, as tshark decodes them."""
+    from .capture import tshark_fields
+
+    options = [f"tls.keylog_file:{keylog}"] if keylog else []
+    fields = ["frame.number", "tls.record.content_type", "tls.handshake.type", "tls.record.opaque_type"]
+    rows = tshark_fields(pcap, fields, options=options)
+    out = {}
+    for row in rows:
+        row += [""] * (4 - len(row))
+        if row[1] or row[2] or row[3]:
+            types = _ints(row[1])
+            if not keylog:
+                # TLS 1.3 records tshark cannot open show only their outer (opaque) type
+                types = sorted(types + _ints(row[3]))
+            out[int(row[0])] = (types, _ints(row[2]))
+    return out
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v]
+
+
+def tshark_follow_tls(pcap: str, keylog: str, stream: int, client_port: int) -> tuple[bytes, bytes]:
+    """Decrypted bytes of one TCP stream per direction (client first), from ``-z follow,tls,raw``.
+
+    tshark prints "Node 0" (unindented lines) for whichever side it saw first
+    decrypting, so the node's port tells which direction is which.
+    """
+    import subprocess
+
+    from .capture import TSHARK
+
+    out = subprocess.run(
+        [TSHARK, "-n", "-r", pcap, "-o", f"tls.keylog_file:{keylog}", "-q", "-z", f"follow,tls,raw,{stream}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    node0, node1 = bytearray(), bytearray()
+    node0_port = int(out.split("Node 0:", 1)[1].split("\n", 1)[0].rsplit(":", 1)[1])
+    body = out.split("Node 1:", 1)[1].split("\n", 1)[1]
+    for line in body.splitlines():
+        if line.startswith("====="):
+            break
+        if line.startswith("\t"):
+            node1 += bytes.fromhex(line.strip())
+        elif line.strip():
+            node0 += bytes.fromhex(line.strip())
+    if node0_port == client_port:
+        return bytes(node0), bytes(node1)
+    return bytes(node1), bytes(node0)

@@ -143,8 +143,11 @@ def make_captures(directory: Path, names: list[str] | None = None) -> dict[str, 
                 continue
             cap = TlsCapture(name, directory / f"{name}.pcap", directory / f"{name}.keys", port)
             cap.keylog.touch()
-            with loopback_capture(str(cap.pcap), f"tcp port {port}"):
-                cap.outputs = action(port, cap.keylog)
+            for _attempt in range(2):  # a capture that recorded nothing (tcpdump start race) is made again
+                with loopback_capture(str(cap.pcap), f"tcp port {port}"):
+                    cap.outputs = action(port, cap.keylog)
+                if cap.pcap.stat().st_size > 200:
+                    break
             out[name] = cap
         out["s13_early_rejected"] = _early_rejected(directory, port, out)
     return out

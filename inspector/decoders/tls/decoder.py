@@ -146,7 +146,8 @@ class TlsDecoder:
         self._inner_state = "undecided"  # undecided, active, none, failed
         self._inner_pending: list[tuple[int, bytes, int]] = []
         self._inner_pending_bytes = 0
-        self._inner_summary_cache: dict[str, Any] = {}
+        #: set to a list to collect (frame, content type) per record, the inner type when opened
+        self.record_log: list[tuple[int, int]] | None = None
 
     # ------------------------------------------------------------------ StreamDecoder
 
@@ -195,8 +196,7 @@ class TlsDecoder:
                 "warning",
             )
         )
-        if side.stage == "plain" or not side.encrypting and side.stage != "app":
-            side.hs = HandshakeBuffer()
+        side.hs = HandshakeBuffer()  # a message cut by the gap can never complete
         if self._inner is not None and self._inner_state == "active":
             # The plaintext length of the lost records is unknown: the TCP byte count bounds it.
             out += self._inner_call("gap", direction, side.plain_offset, length, side.plain_index)
@@ -252,7 +252,7 @@ class TlsDecoder:
         opened = sum(s.protected_opened for s in self.sides)
         seen = sum(s.protected_seen for s in self.sides)
         return {
-            "version": version_name(self.version) if self.version is not None else (version_name(ch.max_version) if ch else None),
+            "version": version_name(self.version) if self.version is not None else None,
             "sni": ch.sni if ch else None,
             "alpn_offered": list(ch.alpn) if ch else [],
             "alpn": self.alpn,
@@ -306,7 +306,10 @@ class TlsDecoder:
         frame, ts = last.frame, last.delivered
         side.last_frame, side.last_ts = frame, ts
         ctype = rec.type
+        log = self.record_log
         if ctype == ContentType.CHANGE_CIPHER_SPEC:
+            if log is not None:
+                log.append((frame, ctype))
             out.append(TlsChangeCipherSpec(frame=frame, ts=ts, conn=self.ctx.conn, direction=side.name))
             if self.version is not None and self.version < 0x0304 and not side.encrypting:
                 side.encrypting = True
@@ -319,12 +322,16 @@ class TlsDecoder:
             side.protected_seen += 1
             opened = self._open(side, rec, frame, ts, out)
             if opened is None:
+                if log is not None:
+                    log.append((frame, ctype))
                 self._unopened(side, rec, frame, ts, out)
                 return
             side.protected_opened += 1
             inner_type, content = opened
         else:
             inner_type, content = ctype, rec.payload
+        if log is not None:
+            log.append((frame, inner_type))
         if inner_type == ContentType.HANDSHAKE:
             self._handshake_bytes(side, content, frame, ts, protected, out)
         elif inner_type == ContentType.APPLICATION_DATA:
@@ -378,6 +385,9 @@ class TlsDecoder:
                 return result
         if side.stage == "app":
             side.seq += 1  # a record that fails authentication still used its sequence number
+        elif side.d == 0 and self.early_offered and not any(k.stage == "early" for k in keys):
+            self.early_sent = True  # 0-RTT data without CLIENT_EARLY_TRAFFIC_SECRET in the key log
+            return None
         self._report_key_problem(side, frame, ts, out)
         return None
 
