@@ -137,3 +137,17 @@ def test_socket_clients_and_shared_answers(decoded, dns_capture):
                key=lambda e: e.ts)
     res = lookups.resolution_for("127.0.0.3", last.ts + 1)
     assert res.response_frame == last.frame and res.qname == "api.example.test"
+
+
+def test_through_the_pipeline(decoded, dns_capture):
+    from tests.support.ws_registry import PushRegistry, run_pipeline
+
+    reg = PushRegistry(dns_ports=frozenset({dns_capture.port}))
+    events, summaries = run_pipeline(dns_capture.path, reg)
+    key = lambda e: (e.frame, e.type, e.id, e.qname, e.qtype, e.rcode, e.lookup_ms, e.retransmission)  # noqa: E731
+    assert [key(e) for e in _dns(events)] == [key(e) for e in _dns(decoded[0])]
+    dns_flows = [s for s in summaries if s.get("app") == "dns"]
+    assert len(dns_flows) == len(summaries)
+    lookups = [lk for s in dns_flows for lk in s["dns"]["lookups"]]
+    assert sum(1 for lk in lookups if lk["lookup_ms"] is not None) >= 20
+    assert reg.dns.names() == decoded[2].names()
