@@ -26,6 +26,7 @@ from ..errors import DecodeError
 from ..events import DIRECTIONS, Event, Http3Frame, Http3Stream, Malformed, Note
 from ..flows.streamindex import StreamIndex
 from .base import DecodeContext
+from .http_exchange import HttpExchange, header_value
 
 C2S, S2C = 0, 1
 
@@ -55,6 +56,17 @@ SETTING_NAMES = {
     0x07: "QPACK_BLOCKED_STREAMS",
     0x08: "ENABLE_CONNECT_PROTOCOL",
     0x33: "H3_DATAGRAM",
+}
+
+#: HTTP/3 error codes (RFC 9114 §8.1, RFC 9204 §6) by value, for reset streams
+ERROR_NAMES = {
+    0x100: "H3_NO_ERROR", 0x101: "H3_GENERAL_PROTOCOL_ERROR", 0x102: "H3_INTERNAL_ERROR",
+    0x103: "H3_STREAM_CREATION_ERROR", 0x104: "H3_CLOSED_CRITICAL_STREAM", 0x105: "H3_FRAME_UNEXPECTED",
+    0x106: "H3_FRAME_ERROR", 0x107: "H3_EXCESSIVE_LOAD", 0x108: "H3_ID_ERROR", 0x109: "H3_SETTINGS_ERROR",
+    0x10A: "H3_MISSING_SETTINGS", 0x10B: "H3_REQUEST_REJECTED", 0x10C: "H3_REQUEST_CANCELLED",
+    0x10D: "H3_REQUEST_INCOMPLETE", 0x10E: "H3_MESSAGE_ERROR", 0x10F: "H3_CONNECT_ERROR",
+    0x110: "H3_VERSION_FALLBACK", 0x200: "QPACK_DECOMPRESSION_FAILED", 0x201: "QPACK_ENCODER_STREAM_ERROR",
+    0x202: "QPACK_DECODER_STREAM_ERROR",
 }
 
 #: limits that keep memory bounded on hostile input
@@ -107,34 +119,6 @@ class _Stream:
 
 
 @dataclass(slots=True)
-class _Request:
-    stream: int
-    method: str | None = None
-    path: str | None = None
-    authority: str | None = None
-    status: int | None = None
-    request_ts: float | None = None
-    response_ts: float | None = None
-    end_ts: float | None = None
-    bytes: int = 0
-    request_frame: int | None = None
-    reset: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stream": self.stream,
-            "method": self.method,
-            "path": self.path,
-            "authority": self.authority,
-            "status": self.status,
-            "request_ts": self.request_ts,
-            "response_ts": self.response_ts,
-            "end_ts": self.end_ts,
-            "bytes": self.bytes,
-        }
-
-
-@dataclass(slots=True)
 class _Blocked:
     """A field section waiting for QPACK encoder-stream inserts."""
 
@@ -158,7 +142,10 @@ class Http3Decoder:
         self._encoder_backlog = [bytearray(), bytearray()]
         self._encoder_fed = [False, False]
         self._blocked: dict[tuple[int, int], _Blocked] = {}
-        self.requests: dict[int, _Request] = {}
+        self.requests: dict[int, HttpExchange] = {}  #: by request (or push) stream id
+        #: PUSH_PROMISE headers and times by push id
+        self._promises: dict[int, tuple[list[list[str]], float | None, float | None, int | None]] = {}
+        self._push_ids: dict[int, int] = {}  #: push stream id -> push id
         self.goaway: dict[str, int] = {}
         self.control_streams: list[int | None] = [None, None]
         self._noted: set[str] = set()
@@ -195,8 +182,9 @@ class Http3Decoder:
         """The sender abandoned a stream (RESET_STREAM)."""
         req = self.requests.get(stream_id)
         if req is not None and req.end_ts is None:
-            req.reset = error
+            req.error = ERROR_NAMES.get(error, f"0x{error:x}")
             req.end_ts = ts
+            req.end_frame = frame
         st = self.streams.get((direction, stream_id))
         if st is not None:
             st.poisoned = True
@@ -222,6 +210,7 @@ class Http3Decoder:
                 if got is None:
                     return
                 pos = got[1]
+                self._push_ids[st.stream_id] = got[0]
             st.kind = STREAM_TYPES.get(code) or "ignored"
             name = STREAM_TYPES.get(code) or ("reserved" if is_reserved(code) else f"unknown_0x{code:02x}")
             events.append(Http3Stream(frame=frame, ts=ts, conn=self.conn, direction=DIRECTIONS[st.direction],
@@ -299,10 +288,13 @@ class Http3Decoder:
         detail = None
         if code != 0x00:
             detail = {"code": code, "reserved": is_reserved(code)}
-        elif st.kind == "request" and st.direction == S2C:
+        elif st.kind in ("request", "push"):
             req = self.requests.get(st.stream_id)
             if req is not None:
-                req.bytes += st.frame_length
+                if st.direction == S2C:
+                    req.bytes += st.frame_length
+                else:
+                    req.request_bytes += st.frame_length
         events.append(Http3Frame(frame=span.frame, ts=span.delivered, conn=self.conn, type=frame_name(code),
                                  direction=DIRECTIONS[st.direction], stream=st.stream_id, length=st.frame_length,
                                  detail=detail, arrival=span.arrival, raw=bytes(st.frame_raw)))
@@ -454,29 +446,52 @@ class Http3Decoder:
         events.append(Http3Frame(frame=frame, ts=ts, conn=self.conn, type=frame_name(code),
                                  direction=DIRECTIONS[direction], stream=stream_id, length=length, headers=headers,
                                  detail=detail, arrival=arrival, raw=raw))
-        if code != 0x01 or stream_id % 4 != 0:
+        if code == 0x05 and detail is not None:
+            self._promises[detail["push_id"]] = (headers, ts, arrival, frame)
             return
-        fields = {}
-        for name, value in headers:
-            fields.setdefault(name, value)
+        if code != 0x01:
+            return
+        push_id = self._push_ids.get(stream_id)
+        if stream_id % 4 != 0 and push_id is None:
+            return
         req = self.requests.get(stream_id)
         if req is None:
-            req = self.requests[stream_id] = _Request(stream_id)
+            req = self.requests[stream_id] = HttpExchange(stream=stream_id)
+            if push_id is not None:
+                # a pushed response: its request is the PUSH_PROMISE's
+                req.pushed = True
+                promised, req.request_ts, req.request_arrival, req.request_frame = self._promises.get(
+                    push_id, ([], None, None, None))
+                req.method = header_value(promised, ":method")
+                req.path = header_value(promised, ":path")
+                req.authority = header_value(promised, ":authority")
+                req.scheme = header_value(promised, ":scheme")
+                req.request_headers = promised
         if direction == C2S:
             if req.request_ts is None:
-                req.method = fields.get(":method")
-                req.path = fields.get(":path")
-                req.authority = fields.get(":authority")
-                req.request_ts = ts
-                req.request_frame = frame
+                req.method = header_value(headers, ":method")
+                req.path = header_value(headers, ":path")
+                req.authority = header_value(headers, ":authority")
+                req.scheme = header_value(headers, ":scheme")
+                req.protocol = header_value(headers, ":protocol")
+                req.request_content_type = header_value(headers, "content-type")
+                req.request_headers = headers
+                req.request_ts, req.request_arrival, req.request_frame = ts, arrival, frame
+            else:
+                req.trailers = headers
+            return
+        status = header_value(headers, ":status")
+        value = int(status) if status and status.isdigit() else None
+        if req.response_ts is None:
+            req.response_ts, req.response_arrival, req.response_frame = ts, arrival, frame
+        if value is not None and value < 200:
+            req.interim.append(value)
+        elif req.status is None and not req.response_headers:
+            req.status = value
+            req.response_headers = headers
+            req.content_type = header_value(headers, "content-type")
         else:
-            status = fields.get(":status")
-            value = int(status) if status and status.isdigit() else None
-            # the final response (not a 1xx interim one, not trailers) sets status and time
-            if req.status is None or req.status < 200:
-                if value is None or value >= 200 or req.status is None:
-                    req.status = value
-                    req.response_ts = ts
+            req.trailers = headers
 
     def _stream_end(self, st: _Stream, frame: int, ts: float, events: list[Event]) -> None:
         if st.buf or st.frame_type is not None:
@@ -485,10 +500,13 @@ class Http3Decoder:
         if st.kind == "control":
             events.append(Malformed(frame=frame, ts=ts, conn=self.conn, layer="http3", direction=DIRECTIONS[st.direction],
                                     reason="control stream closed (H3_CLOSED_CRITICAL_STREAM)"))
-        if st.kind == "request" and st.direction == S2C:
+        if st.kind in ("request", "push"):
             req = self.requests.get(st.stream_id)
-            if req is not None and req.end_ts is None:
-                req.end_ts = ts
+            if req is not None:
+                if st.direction == S2C and req.end_ts is None:
+                    req.end_ts, req.end_frame = ts, frame
+                elif st.direction == C2S and req.request_end_ts is None:
+                    req.request_end_ts = ts
 
     def _note(self, events: list[Event], frame: int, ts: float, direction: int, key: str, message: str) -> None:
         if key in self._noted:
@@ -509,7 +527,7 @@ class Http3Decoder:
 
     def summary(self) -> dict[str, Any]:
         """``requests`` as HTTP/2 reports them."""
-        return {"requests": [r.to_dict() for _, r in sorted(self.requests.items())]}
+        return {"requests": [r.summary() for _, r in sorted(self.requests.items())]}
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> list[list[str]]:

@@ -16,7 +16,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import dpkt
@@ -43,6 +43,7 @@ class Capture:
     keylog: str
     port: int
     result: ScenarioResult
+    dropped: int = 0  # packets the nft rule dropped
 
 
 def capture_scenario(directory: str, name: str, scenario: Scenario, certs: tuple[str, str],
@@ -51,17 +52,27 @@ def capture_scenario(directory: str, name: str, scenario: Scenario, certs: tuple
     port = free_udp_port()
     pcap = os.path.join(directory, f"{name}.pcap")
     keylog = os.path.join(directory, f"{name}.keys")
+    dropped = 0
     with loopback_capture(pcap, f"udp port {port}"):
-        with nft_drop(drop_rule.format(port=port)) if drop_rule else contextlib.nullcontext():
+        if drop_rule:
+            with nft_drop(drop_rule.format(port=port)) as counter:
+                result = run_scenario(port, keylog, certs, scenario)
+                dropped = counter()
+        else:
             result = run_scenario(port, keylog, certs, scenario)
         # libpcap hands packets over in blocks retired every ~1 s: wait before tcpdump is stopped
         time.sleep(1.2)
-    return Capture(pcap, keylog, port, result)
+    return Capture(pcap, keylog, port, result, dropped)
 
 
 @contextlib.contextmanager
-def nft_drop(rule: str) -> Iterator[None]:
-    """An nftables output-hook rule in our own table, e.g. ``udp sport 4433 numgen inc mod 9 == 4 drop``."""
+def nft_drop(rule: str) -> Iterator[Callable[[], int]]:
+    """An nftables output-hook rule in our own table, e.g. ``udp sport 4433 numgen inc mod 9 == 4 counter drop``.
+
+    Yields a function that reads how many packets the rule's counter saw.
+    The output hook drops before tcpdump on ``lo`` sees the packet, so the
+    capture shows the receiver's view: the packet is simply missing.
+    """
     script = (
         f"table inet {NFT_TABLE} {{\n"
         "  chain output {\n"
@@ -72,8 +83,18 @@ def nft_drop(rule: str) -> Iterator[None]:
     )
     subprocess.run(["nft", "delete", "table", "inet", NFT_TABLE], capture_output=True)
     subprocess.run(["nft", "-f", "-"], input=script, text=True, check=True, capture_output=True)
+    def counter() -> int:
+        listing = subprocess.run(["nft", "-j", "list", "table", "inet", NFT_TABLE], capture_output=True,
+                                 text=True, check=True).stdout
+        total = 0
+        for item in json.loads(listing)["nftables"]:
+            for expr in item.get("rule", {}).get("expr", []):
+                if "counter" in expr:
+                    total += expr["counter"]["packets"]
+        return total
+
     try:
-        yield
+        yield counter
     finally:
         subprocess.run(["nft", "delete", "table", "inet", NFT_TABLE], capture_output=True)
 
