@@ -188,24 +188,21 @@ class Http1Decoder:
         if not r.started:
             r.started = True
             r.base = offset
+        out: list[Event] = []
         expected = r.base + len(r.buf)
         if offset < expected:
             data = data[expected - offset:]
+            offset = expected
             if not data:
-                return []
-        elif offset > expected:
-            out = self.gap(direction, expected, offset - expected, index)
-            return out + self.feed(direction, data, offset, index)
-        if r.state == "switched":
-            if self.inner is not None:
-                return self.inner.feed(direction, data, offset, index)
+                return out
+        elif offset > expected:  # a hole nobody told us about
+            out += self.gap(direction, expected, offset - expected, index)
+        if r.state == "switched" or r.state == "opaque":
             r.base = offset + len(data)
-            return []
-        if r.state == "opaque":
-            r.base = offset + len(data)
-            return []
+            if self.inner is not None and r.state == "switched":
+                out += self.inner.feed(direction, data, offset, index)
+            return out
         r.buf += data
-        out: list[Event] = []
         self._run(r, out)
         return out
 
@@ -214,6 +211,7 @@ class Http1Decoder:
         r.index = index
         out: list[Event] = []
         if r.state == "switched":
+            r.base = offset + length
             if self.inner is not None:
                 return self.inner.gap(direction, offset, length, index)
             return out
@@ -680,7 +678,7 @@ class Http1Decoder:
         if protocol is None:
             protocol = (_get(headers, "upgrade") or "").strip().lower()
         c = self.readers[C2S]
-        if ex.end_ts is None:
+        if ex.end_ts is None and protocol != "h2c":  # after h2c the response goes on as stream 1
             ex.end_ts, ex.end_arrival, ex.end_frame = span.delivered, span.arrival, span.frame
         if self.pending and self.pending[0] is ex:
             self.pending.popleft()

@@ -29,11 +29,17 @@ def tshark_json(path: str, fields: Sequence[str], *, decode_as: Sequence[str] = 
     return [row["_source"]["layers"] for row in json.loads(out or "[]")]
 
 
-def tshark_h2_frames(path: str, port: int | None = None, options: Sequence[str] = ()) -> dict[int, dict[str, list]]:
-    """Per capture frame: tshark's HTTP/2 (type, stream) pairs and header names/values."""
-    decode_as = [f"tcp.port=={port},http2"] if port else []
+def tshark_h2_frames(path: str, port: int | None = None, options: Sequence[str] = (), *, as_proto: str = "http2",
+                     tcp_stream: int | None = None) -> dict[int, dict[str, list]]:
+    """Per capture frame: tshark's HTTP/2 (type, stream) pairs and header names/values.
+
+    ``port`` is decoded as ``as_proto`` ("http2" for prior knowledge, "http" to
+    follow an ``Upgrade: h2c``); ``tcp_stream`` keeps one connection.
+    """
+    decode_as = [f"tcp.port=={port},{as_proto}"] if port else []
+    flt = "http2" if tcp_stream is None else f"http2 && tcp.stream == {tcp_stream}"
     rows = tshark_json(path, ["frame.number", "http2.type", "http2.streamid", "http2.header.name",
-                              "http2.header.value"], decode_as=decode_as, options=options, display_filter="http2")
+                              "http2.header.value"], decode_as=decode_as, options=options, display_filter=flt)
     out: dict[int, dict[str, list]] = {}
     for row in rows:
         frame = int(row["frame.number"][0])
