@@ -30,8 +30,11 @@ def sample(name: str) -> tuple[Path, Path | None, dict]:
     return SAMPLES / f"{name}.pcap", keys, prov
 
 
-def fields(name: str, flds: list[str], dfilter: str) -> list[list[str]]:
-    pcap, keys, _ = sample(name)
+def fields(name: str, flds: list[str], dfilter: str, *, server: bool = False) -> list[list[str]]:
+    """tshark fields of a committed capture (``server=True``: its server-side capture)."""
+    pcap, keys, prov = sample(name)
+    if server:
+        pcap = SAMPLES / prov["server_capture"]
     opts = [OOO] + ([f"tls.keylog_file:{keys}"] if keys else [])
     return tshark_fields(str(pcap), flds, display_filter=dfilter, options=opts)
 
@@ -71,8 +74,14 @@ def rtt_ms(name: str) -> float:
 
 
 ALL = ["tcp-handshake", "tls12-vs-tls13", "tls13-resumption-0rtt", "http1-keepalive", "http2-multiplex", "http2-lossy",
-       "http3-lossy", "websocket", "push-feed", "grpc", "dns-then-connect"]
-TCP = [n for n in ALL if n != "http3-lossy"]
+       "http2-tail-loss", "http3-lossy", "http3-multiplex", "websocket", "push-feed", "grpc", "dns-then-connect"]
+TCP = [n for n in ALL if not n.startswith("http3")]
+LOSSY = ["http2-lossy", "http2-tail-loss", "http3-lossy"]
+
+
+def test_every_scenario_has_a_committed_capture() -> None:
+    assert sorted(p.stem for p in SAMPLES.glob("*.json")) == sorted(ALL)
+    assert sorted(p.name for p in SAMPLES.glob("*.server.pcap")) == sorted(f"{n}.server.pcap" for n in LOSSY)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -84,6 +93,8 @@ def test_sample_is_small_and_only_lab_traffic(name: str) -> None:
     rows = tshark_fields(str(pcap), ["ip.src", "ip.dst"], display_filter="frame")
     assert rows and all({r[0], r[1]} == {CLIENT, SERVER} for r in rows)
     assert prov["capture_point"].startswith("client")
+    # Every frame the delay line forwarded towards the client is in the client's capture.
+    assert len([r for r in rows if r[0] == SERVER]) == prov["delay_line"]["forwarded"]["s2c"]
 
 
 @pytest.mark.parametrize("name", TCP)
@@ -354,3 +365,61 @@ def test_dns_lookup_before_tcp_and_tls() -> None:
     req = float(fields("dns-then-connect", ["frame.time_epoch"], "http2.type == 1 && ip.src == 10.99.0.1")[0][0])
     # DNS 1 RTT + TCP 1 RTT + TLS 1.3 1 RTT before the request can leave.
     assert round((syn - t0) / rtt) == 1 and round((req - t0) / rtt) == 3
+
+
+@pytest.mark.parametrize("name", LOSSY)
+def test_server_side_capture_sees_what_the_client_never_got(name: str) -> None:
+    _, _, prov = sample(name)
+    client = fields(name, ["frame.number"], f"ip.src == {SERVER}")
+    server = fields(name, ["frame.number"], f"ip.src == {SERVER}", server=True)
+    # The sender's view holds every packet it sent, the dropped one too.
+    assert len(server) == len(client) + len(prov["delay_line"]["dropped"])
+
+
+@pytest.mark.parametrize("name", ["http2-lossy", "http2-tail-loss"])
+def test_tcp_sender_view_original_then_retransmission(name: str) -> None:
+    _, _, prov = sample(name)
+    (drop,) = prov["delay_line"]["dropped"]
+    rel = int(drop["what"].split("rel_seq=")[1].split()[0])
+    copies = fields(name, ["frame.number", "tcp.len"], f"ip.src == {SERVER} && tcp.seq == {rel + 1} && tcp.len > 0", server=True)
+    assert len(copies) == 2 and copies[0][1] == copies[1][1]
+    retx = fields(name, ["frame.number"], "tcp.analysis.retransmission || tcp.analysis.fast_retransmission", server=True)
+    assert retx == [[copies[1][0]]]
+    # iRTT measured at the server is the same path: SYN-ACK out, ACK back after one RTT.
+    (rtt,) = fields(name, ["tcp.analysis.initial_rtt"], "tcp.analysis.initial_rtt", server=True)[:1]
+    assert rtt_ms(name) <= float(rtt[0]) * 1000 < rtt_ms(name) + 2
+
+
+def test_http2_tail_loss_has_nothing_behind_it() -> None:
+    _, _, prov = sample("http2-tail-loss")
+    (drop,) = prov["delay_line"]["dropped"]
+    rel = int(drop["what"].split("rel_seq=")[1].split()[0])
+    data = fields("http2-tail-loss", ["frame.time_epoch", "tcp.seq", "tcp.len"], f"ip.src == {SERVER} && tcp.len > 0")
+    # At the client nothing arrives out of order: the lost segment was the last one, so no gap
+    # is ever seen and no data waits behind it; the tail just arrives late, once.
+    assert not fields("http2-tail-loss", ["frame.number"], "tcp.analysis.lost_segment || tcp.analysis.out_of_order || tcp.analysis.retransmission")
+    assert int(data[-1][1]) == rel + 1
+    assert [int(d[1]) for d in data] == sorted(int(d[1]) for d in data)
+    # It waited for the sender's timer: far longer than one RTT after the segment before it.
+    assert float(data[-1][0]) - float(data[-2][0]) > 2 * rtt_ms("http2-tail-loss") / 1000
+    # Every response finished, the last one (stream 11) last.
+    assert h2_statuses("http2-tail-loss") == {s: "200" for s in (1, 3, 5, 7, 9, 11)}
+
+
+def test_http3_dropped_packet_is_the_one_missing_at_the_client() -> None:
+    def pns(server: bool) -> set[int]:
+        return {int(p.split(",")[-1]) for (p,) in fields("http3-lossy", ["quic.packet_number"], f"ip.src == {SERVER} && quic.short", server=server)}
+
+    assert len(pns(True) - pns(False)) == 1
+
+
+def test_http3_multiplex_clean() -> None:
+    _, _, prov = sample("http3-multiplex")
+    assert prov["delay_line"]["dropped"] == []
+    s2c = [f for f in _quic_stream_frames("http3-multiplex") if f[1] == SERVER and f[3] % 4 == 0]
+    end: dict[int, int] = defaultdict(int)
+    for _, _, _, sid, off, ln in s2c:
+        assert off <= end[sid]  # never data beyond a hole: no stream waits for anything
+        end[sid] = max(end[sid], off + ln)
+    assert sorted(end) == [0, 4, 8, 12, 16, 20] and all(e > 4000 for e in end.values())
+    assert rtt_ms("http3-multiplex") <= prov["measured"]["quic_first_reply_ms"] < rtt_ms("http3-multiplex") + 25

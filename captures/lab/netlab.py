@@ -134,6 +134,7 @@ class Lab:
         self.delay_report: dict = {}
         self._delayline: subprocess.Popen | None = None
         self._etc_netns: list[Path] = []
+        self.server_capture: Path | None = None
 
     # -- lifecycle
     def __enter__(self) -> Lab:
@@ -247,11 +248,9 @@ class Lab:
             time.sleep(0.05)
         raise RuntimeError(f"nothing listens on {proto}/{port} in {where}")
 
-    @contextlib.contextmanager
-    def capture(self, path: Path) -> Iterator[Path]:
-        """tcpdump on the client's veth (c0) inside the client namespace while the block runs."""
-        argv = ["tcpdump", "-i", "c0", "-n", "-U", "--immediate-mode", "-s", "0", "-w", str(path)]
-        p = self.spawn("client", argv, note="capture point: client side of the client<->delay veth")
+    def _tcpdump(self, where: str, iface: str, path: Path, note: str) -> subprocess.Popen:
+        argv = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "0", "-w", str(path)]
+        p = self.spawn(where, argv, note=note)
         assert p.stderr is not None
         line = ""
         deadline = time.monotonic() + 10
@@ -261,17 +260,31 @@ class Lab:
                 break
         if "listening on" not in line:
             raise RuntimeError(f"tcpdump did not start: {line!r}")
+        return p
+
+    @contextlib.contextmanager
+    def capture(self, path: Path) -> Iterator[Path]:
+        """tcpdump on the client's veth (c0) inside the client namespace while the block runs.
+
+        With ``server_capture`` set, a second tcpdump records the server's veth (s0) too:
+        the sender's view of the same connection (a dropped packet is seen there, twice).
+        """
+        procs = [self._tcpdump("client", "c0", path, "capture point: the client's veth c0")]
         try:
+            if self.server_capture is not None:
+                procs.append(self._tcpdump("server", "s0", self.server_capture, "second capture point: the server's veth s0"))
             yield path
             # Let the last FIN/ACKs cross the delay line before stopping.
             time.sleep(max(0.3, 4 * self.delay_ms / 1000))
         finally:
-            p.send_signal(signal.SIGINT)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            for p in procs:
+                p.send_signal(signal.SIGINT)
+            for p in procs:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
 
 
 # --------------------------------------------------------------------------- servers and material
@@ -500,6 +513,17 @@ def http2_lossy(lab: Lab, ctx: dict) -> None:
     _h2_workload(lab, ctx, LOSSY)
 
 
+TAIL_DROP_BYTE = 26000  # inside the last segment of the server's stream in the http2-multiplex workload
+
+
+@scenario("http2-tail-loss", "the http2-multiplex workload with its last server->client segment (the end of the last "
+          "response) dropped: the loss has nothing behind it, so no other stream is blocked; the tail waits for the sender's retransmission timer",
+          drops=[{"dir": "s2c", "proto": "tcp", "port": 443, "byte": [TAIL_DROP_BYTE]}],
+          tools=["curl", "nginx", "openssl", "nghttp2"])
+def http2_tail_loss(lab: Lab, ctx: dict) -> None:
+    _h2_workload(lab, ctx, MULTI)
+
+
 def _h3_workload(lab: Lab, ctx: dict, objects: dict[str, int]) -> None:
     root = make_docroot(lab.workdir, objects)
     tls = make_tls_material(lab.workdir)
@@ -571,6 +595,12 @@ def dns_then_connect(lab: Lab, ctx: dict) -> None:
     with lab.capture(ctx["pcap"]):
         lab.run("client", ["curl", "-sS", "--cacert", str(tls["ca"]), "-o", "/dev/null", f"https://{HOST}/hello.txt"],
                 env={"SSLKEYLOGFILE": str(ctx["keylog"])}, note="no --resolve: lab.test is looked up through /etc/resolv.conf")
+
+
+@scenario("http3-multiplex", "the http2-multiplex workload (six GETs in parallel, same headers) over HTTP/3+QUIC with aioquic, no loss",
+          tools=["aioquic", "pylsqpack", "cryptography"])
+def http3_multiplex(lab: Lab, ctx: dict) -> None:
+    _h3_workload(lab, ctx, MULTI)
 
 
 # --------------------------------------------------------------------------- provenance and measurement
@@ -647,24 +677,53 @@ def _step(step: Step, workdir: Path) -> dict:
     return d
 
 
+#: A run whose delay line sent any frame later than this after it was due is run again: on a
+#: shared virtual machine the whole VM can stall for milliseconds (steal time), which would put
+#: a stall into the capture that the lab did not ask for.
+MAX_LATENESS_MS = 1.5
+ATTEMPTS = 4
+
+
 def run_scenario(name: str, outdir: Path, delay_ms: float | None = None, drops: Sequence[dict] | None = None) -> dict:
     """Run one scenario; write NAME.pcap, NAME.keys and NAME.json into ``outdir``; return the provenance.
 
-    ``delay_ms`` (one way) and ``drops`` override the scenario's own settings.
+    ``delay_ms`` (one way) and ``drops`` override the scenario's own settings.  The run is
+    repeated (up to ``ATTEMPTS`` times) while the delay line reports a frame sent more than
+    ``MAX_LATENESS_MS`` late; the provenance says how many attempts it took.
     """
     sc = SCENARIOS[name]
     outdir.mkdir(parents=True, exist_ok=True)
     delay = sc.delay_ms if delay_ms is None else delay_ms
     drops = sc.drops if drops is None else list(drops)
+    discarded = []
+    for attempt in range(1, ATTEMPTS + 1):
+        prov = _run_once(sc, outdir, delay, drops)
+        late = prov["delay_line"]["send_lateness_ms"]["max"] or 0.0
+        if late <= MAX_LATENESS_MS or attempt == ATTEMPTS:
+            break
+        discarded.append({"attempt": attempt, "max_lateness_ms": late})
+    prov["attempts"] = {"used": attempt, "discarded": discarded, "max_lateness_allowed_ms": MAX_LATENESS_MS}
+    (outdir / f"{name}.json").write_text(json.dumps(prov, indent=1) + "\n")
+    return prov
+
+
+def _run_once(sc: Scenario, outdir: Path, delay: float, drops: list[dict]) -> dict:
+    name = sc.name
     with tempfile.TemporaryDirectory(prefix=f"netlab-{name}-") as tmp:
         wd = Path(tmp)
         ctx = {"pcap": wd / f"{name}.pcap", "keylog": wd / f"{name}.keys", "notes": []}
         lab = Lab(wd, delay, drops)
+        if drops:
+            lab.server_capture = wd / f"{name}.server.pcap"
         started = time.time()
         with lab:
             sc.func(lab, ctx)
         pcap_out = outdir / f"{name}.pcap"
         shutil.copyfile(ctx["pcap"], pcap_out)
+        server_out = None
+        if lab.server_capture is not None and lab.server_capture.exists():
+            server_out = outdir / f"{name}.server.pcap"
+            shutil.copyfile(lab.server_capture, server_out)
         keys_out = None
         if ctx["keylog"].exists() and ctx["keylog"].stat().st_size:
             keys_out = outdir / f"{name}.keys"
@@ -675,9 +734,12 @@ def run_scenario(name: str, outdir: Path, delay_ms: float | None = None, drops: 
             "made": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
             "made_by": "captures/lab/netlab.py run " + name,
             "capture_point": "client: tcpdump -i c0 inside the client namespace (10.99.0.1); the client's own veth, so "
-                             "server->client packets appear after the delay line and dropped ones never appear",
+                             "server->client packets appear after the delay line and dropped ones never appear"
+                             + ("; also server_capture: tcpdump -i s0 inside the server namespace (10.99.0.2), the sender's "
+                                "view, where a dropped packet appears as sent and again as retransmitted" if drops else ""),
             "topology": {"client": CLIENT_IP, "server": SERVER_IP, "path": "client ns <veth> delay ns (user-space delay line) <veth> server ns",
                          "mtu": 1500, "offloads": "tx checksum, TSO, GSO, GRO off on both ends"},
+            "server_capture": server_out.name if server_out else None,
             "one_way_delay_ms": delay,
             "rtt_ms": 2 * delay,
             "drops": drops,
@@ -688,8 +750,8 @@ def run_scenario(name: str, outdir: Path, delay_ms: float | None = None, drops: 
             "notes": ctx["notes"],
             "measured": measure(pcap_out, keys_out),
             "size_bytes": pcap_out.stat().st_size,
+            "server_capture_measured": measure(server_out, keys_out) if server_out else None,
         }
-        (outdir / f"{name}.json").write_text(json.dumps(prov, indent=1) + "\n")
         return prov
 
 
