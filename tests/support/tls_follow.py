@@ -10,7 +10,7 @@ real pipeline is exercised by the end-to-end tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import dpkt
@@ -173,7 +173,9 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v]
 
 
-def tshark_follow_tls(pcap: str, keylog: str, stream: int, client_port: int) -> tuple[bytes, bytes]:
+def tshark_follow_tls(
+    pcap: str, keylog: str, stream: int, client_port: int, options: Sequence[str] = ()
+) -> tuple[bytes, bytes]:
     """Decrypted bytes of one TCP stream per direction (client first), from ``-z follow,tls,raw``.
 
     tshark prints "Node 0" (unindented lines) for whichever side it saw first
@@ -184,7 +186,8 @@ def tshark_follow_tls(pcap: str, keylog: str, stream: int, client_port: int) -> 
     from .capture import TSHARK
 
     out = subprocess.run(
-        [TSHARK, "-n", "-r", pcap, "-o", f"tls.keylog_file:{keylog}", "-q", "-z", f"follow,tls,raw,{stream}"],
+        [TSHARK, "-n", "-r", pcap, "-o", f"tls.keylog_file:{keylog}", *(a for o in options for a in ("-o", o)),
+         "-q", "-z", f"follow,tls,raw,{stream}"],
         capture_output=True,
         text=True,
         check=True,

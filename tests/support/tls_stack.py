@@ -56,14 +56,20 @@ def make_certificate(directory: Path, name: str = "localhost") -> tuple[Path, Pa
     return cert_path, key_path
 
 
-def wait_port(port: int, timeout: float = 10.0) -> None:
+def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1", wrap: Sequence[str] = ()) -> None:
+    """Wait until ``host:port`` accepts connections (inside a namespace when ``wrap`` is ``ip netns exec NS``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+        if wrap:
+            probe = [*wrap, "bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"]
+            if subprocess.run(probe, capture_output=True).returncode == 0:
                 return
+        else:
+            with socket.socket() as s:
+                if s.connect_ex((host, port)) == 0:
+                    return
         time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+    raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
 NGINX_CONF = """
@@ -82,7 +88,7 @@ http {{
     scgi_temp_path {prefix}/scgi;
     default_type application/octet-stream;
     server {{
-        listen 127.0.0.1:{port} ssl http2;
+        listen {host}:{port} ssl http2;
         server_name localhost;
         ssl_certificate {cert};
         ssl_certificate_key {key};
@@ -101,7 +107,7 @@ http {{
 
 
 @contextlib.contextmanager
-def nginx_tls(prefix: Path, port: int) -> Iterator[Path]:
+def nginx_tls(prefix: Path, port: int, host: str = "127.0.0.1", wrap: Sequence[str] = ()) -> Iterator[Path]:
     """nginx serving TLS 1.2/1.3 with h2 and http/1.1 ALPN, tickets, a session cache and 0-RTT.
 
     ``/`` returns a short text; files under ``prefix/html`` are served as they are.
@@ -111,12 +117,12 @@ def nginx_tls(prefix: Path, port: int) -> Iterator[Path]:
     # deterministic, incompressible-looking content for multi-record responses
     (prefix / "html" / "big.bin").write_bytes(bytes((i * 7 + (i >> 8)) & 0xFF for i in range(200_000)))
     conf = prefix / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, cert=cert, key=key))
+    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, cert=cert, key=key, host=host))
     proc = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-p", str(prefix)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [*wrap, NGINX, "-c", str(conf), "-p", str(prefix)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        wait_port(port)
+        wait_port(port, host=host, wrap=wrap)
         yield prefix
     finally:
         proc.terminate()
@@ -127,11 +133,11 @@ def nginx_tls(prefix: Path, port: int) -> Iterator[Path]:
             proc.wait()
 
 
-def curl(url: str, keylog: Path, args: Sequence[str] = (), timeout: float = 20) -> bytes:
+def curl(url: str, keylog: Path, args: Sequence[str] = (), timeout: float = 20, wrap: Sequence[str] = ()) -> bytes:
     """Run curl with SSLKEYLOGFILE set; returns the body."""
     env = dict(os.environ, SSLKEYLOGFILE=str(keylog))
     return subprocess.run(
-        [CURL, "-sSk", "--max-time", str(timeout), *args, url], env=env, capture_output=True, check=True, timeout=timeout + 5
+        [*wrap, CURL, "-sSk", "--max-time", str(timeout), *args, url], env=env, capture_output=True, check=True, timeout=timeout + 5
     ).stdout
 
 
