@@ -157,3 +157,24 @@ def test_http_comparison(decoded, ws_capture):
     assert http["s2c"]["http_head_bytes"] == len(sc.received) * per
     # a pushed message costs a few bytes of framing instead of a request and response head
     assert http["s2c"]["websocket_framing_bytes"] < http["s2c"]["http_head_bytes"] / 10
+
+
+def test_through_the_pipeline(decoded, ws_capture):
+    """The same capture through the real pipeline and HTTP/1.1 decoder: same frames, summary app "websocket"."""
+    from inspector.events import WsHandshake
+    from tests.support.ws_registry import PushRegistry, run_pipeline
+
+    events, summaries = run_pipeline(ws_capture.path, PushRegistry())
+    ours = sorted((e.frame, e.opcode, e.payload_len, e.direction) for e in events if isinstance(e, WsFrame))
+    follower = sorted((e.frame, e.opcode, e.payload_len, e.direction)
+                      for evs, _, _ in decoded.values() for e in evs if isinstance(e, WsFrame))
+    assert ours == follower  # and those agree with tshark (test_frames_agree_with_tshark)
+    hands = [e for e in events if isinstance(e, WsHandshake)]
+    assert len(hands) == len(ws_capture.scenarios) and all(h.accept_ok for h in hands)
+    by_port = {int(s["client"].rsplit(":", 1)[1]): s for s in summaries}
+    for name, sc in ws_capture.scenarios.items():
+        s = by_port[sc.client_port]
+        assert s["app"] == "websocket"
+        assert s["websocket"]["messages"] == {"c2s": len(sc.sent), "s2c": len(sc.received)}
+        assert s["requests"][0]["status"] == 101
+        assert s["websocket"]["close"]["code"] == sc.close_code

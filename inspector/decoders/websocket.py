@@ -328,7 +328,8 @@ class _Side:
         "dead", "pos", "hbuf",
         "in_frame", "opcode", "fin", "rsv", "masked", "mask", "length", "done", "header_len", "raw",
         "frame_start", "ctrl", "msg", "inflater", "inflate_broken", "closed",
-        "frames", "header_bytes", "payload_bytes", "control_bytes", "messages", "message_bytes", "pings",
+        "frames", "header_bytes", "payload_bytes", "control_bytes", "data_header_bytes", "messages", "message_bytes",
+        "pings",
     )
 
     def __init__(self) -> None:
@@ -355,6 +356,7 @@ class _Side:
         self.header_bytes = 0
         self.payload_bytes = 0
         self.control_bytes = 0
+        self.data_header_bytes = 0
         self.messages = 0
         self.message_bytes = 0
         # pings this side sent and the other side has not answered: (payload, frame, ts)
@@ -556,7 +558,7 @@ class WebSocketDecoder:
             for d, s in enumerate(self._sides):
                 http[DIRECTIONS[d]] = {
                     "messages": s.messages,
-                    "websocket_framing_bytes": s.header_bytes,
+                    "websocket_framing_bytes": s.data_header_bytes,  # the data frames' headers
                     "http_head_bytes": s.messages * per,
                 }
             out["http_equivalent"] = http
@@ -751,6 +753,7 @@ class WebSocketDecoder:
             else:
                 out.append(self._pong(direction, payload, common))
             return
+        side.data_header_bytes += side.header_len
         out.append(WsFrame(**common))
         if side.closed:
             out.append(Malformed(frame=frame, ts=ts, conn=conn, layer="websocket", direction=name,
