@@ -506,7 +506,7 @@ def http2_multiplex(lab: Lab, ctx: dict) -> None:
     _h2_workload(lab, ctx, MULTI)
 
 
-@scenario("http2-lossy", "the HTTP/3 lossy workload over HTTP/2+TLS 1.3+TCP: one server->client segment dropped mid-response stalls every stream",
+@scenario("http2-lossy", "the HTTP/3 lossy workload over HTTP/2+TLS 1.3+TCP: one server->client segment dropped mid-response: the streams whose bytes arrived behind the gap wait for the retransmission too",
           drops=[{"dir": "s2c", "proto": "tcp", "port": 443, "byte": [LOSSY_DROP_BYTE]}],
           tools=["curl", "nginx", "openssl", "nghttp2"])
 def http2_lossy(lab: Lab, ctx: dict) -> None:
@@ -755,6 +755,44 @@ def _run_once(sc: Scenario, outdir: Path, delay: float, drops: list[dict]) -> di
         return prov
 
 
+INDEX_HEAD = """\
+# Sample captures from the lab
+
+Made by `captures/lab/netlab.py` (see `captures/lab/README.md`): real stacks in network
+namespaces, a one-way delay of {delay} ms each way (RTT {rtt} ms) added by a user-space
+delay line, deterministic drops, captured with tcpdump on the client's veth. Each
+`NAME.pcap` has a provenance note `NAME.json` (commands, versions, delay, drops and what
+was dropped, capture point, tshark's measurements) and, for TLS/QUIC, a key log
+`NAME.keys`. Lossy runs also have `NAME.server.pcap`, the same traffic seen at the server
+(the sender's view). `tests/test_lab_captures.py` checks each story with tshark.
+
+This file is generated from the notes by `python captures/lab/netlab.py index`.
+
+| capture | what it shows | size | frames | TCP iRTT (ms) | dropped by the delay line |
+| --- | --- | ---: | ---: | --- | --- |
+"""
+
+
+def write_index(outdir: Path) -> Path:
+    """Write ``outdir/README.md``: one table row per provenance note found there."""
+    provs = [json.loads(p.read_text()) for p in sorted(outdir.glob("*.json"))]
+    order = list(SCENARIOS)
+    provs.sort(key=lambda p: order.index(p["name"]) if p["name"] in order else len(order))
+    delays = {p["one_way_delay_ms"] for p in provs}
+    delay = delays.pop() if len(delays) == 1 else "(see each note)"
+    out = [INDEX_HEAD.format(delay=delay, rtt=2 * delay if isinstance(delay, float) else "(see each note)")]
+    for p in provs:
+        m = p["measured"]
+        irtt = ", ".join(f"{v:.1f}" for v in m.get("tcp_irtt_ms", {}).values()) or "-"
+        dropped = "; ".join(f"{d['dir']} {d['what']}" for d in p["delay_line"].get("dropped", [])) or "-"
+        files = [f"`{p['name']}.pcap`"] + ([f"`{p['keylog']}`"] if p["keylog"] else []) + \
+                ([f"`{p['server_capture']}`"] if p.get("server_capture") else [])
+        out.append(f"| {' '.join(files)} | {p['description']} | {p['size_bytes']:,} B | {m['frames']} | {irtt} | {dropped} |\n")
+    path = outdir / "README.md"
+    path.write_text("".join(out))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="netinspect capture lab (run as root)")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -763,10 +801,16 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("names", nargs="+")
     r.add_argument("--out", type=Path, default=SAMPLES)
     r.add_argument("--delay-ms", type=float, default=None, help="override the one-way delay")
+    r.add_argument("--no-index", action="store_true", help="do not rewrite the output directory's README.md")
+    i = sub.add_parser("index", help="rewrite the samples README.md from the provenance notes")
+    i.add_argument("--out", type=Path, default=SAMPLES)
     args = p.parse_args(argv)
     if args.cmd == "list":
         for sc in SCENARIOS.values():
             print(f"{sc.name:24} {sc.description}")
+        return 0
+    if args.cmd == "index":
+        print(write_index(args.out))
         return 0
     names = list(SCENARIOS) if args.names == ["all"] else args.names
     for n in names:
@@ -779,6 +823,8 @@ def main(argv: list[str] | None = None) -> int:
         m = prov["measured"]
         print(f"{n}: {prov['size_bytes']} bytes, {m['frames']} frames, iRTT {m.get('tcp_irtt_ms', {})} ms, "
               f"retransmissions {m['tcp_retransmissions']}, dropped {len(prov['delay_line'].get('dropped', []))}")
+    if not args.no_index:
+        write_index(args.out)
     return 0
 
 
