@@ -8,7 +8,7 @@ from inspector.decoders.base import DecodeContext
 from inspector.decoders.websocket import WebSocketDecoder, check_handshake, parse_extensions
 from inspector.events import Malformed, WsClose, WsFrame, WsMessage, WsPong
 from tests.support.capture import tshark_fields
-from tests.support.ws_follow import follow_tcp, http_head, replay
+from tests.support.ws_follow import follow_tcp, http_head, replay, tshark_ws_frames
 from tests.support.ws_stack import record_ws_capture
 
 BOMB_LIMIT = 1 << 20
@@ -120,19 +120,7 @@ def test_compression_bomb_reported_not_expanded(decoded, ws_capture):
 
 def test_frames_agree_with_tshark(decoded, ws_capture):
     """Per frame: opcode, payload length, FIN, MASK and RSV agree with tshark's WebSocket dissector."""
-    rows = tshark_fields(ws_capture.path, [
-        "frame.number", "websocket.opcode", "websocket.payload_length", "websocket.payload_length_ext_16",
-        "websocket.payload_length_ext_64", "websocket.fin", "websocket.mask", "websocket.rsv"],
-        display_filter="websocket", options=[f"http.tcp.port:{ws_capture.port}"])
-    theirs = []
-    for frame, ops, lens, l16, l64, fins, masks, rsvs in rows:
-        ext16 = iter(l16.split(",")) if l16 else iter(())
-        ext64 = iter(l64.split(",")) if l64 else iter(())
-        for op, ln, fin, mask, rsv in zip(ops.split(","), lens.split(","), fins.split(","), masks.split(","),
-                                          rsvs.split(",")):
-            n = int(ln)
-            n = int(next(ext16)) if n == 126 else int(next(ext64)) if n == 127 else n
-            theirs.append((int(frame), int(op), n, fin in ("1", "True"), mask in ("1", "True"), int(rsv, 16)))
+    theirs = tshark_ws_frames(ws_capture.path, ["-o", f"http.tcp.port:{ws_capture.port}"])
     ours = sorted(
         (e.frame, e.opcode, e.payload_len, e.fin, e.masked, e.rsv)
         for events, _, _ in decoded.values() for e in events if isinstance(e, WsFrame))

@@ -158,3 +158,33 @@ def udp_datagrams(path: str, port: int) -> list[Datagram]:
         elif udp.sport == port:
             out.append(Datagram(1, bytes(udp.data), n, ts, (socket.inet_ntop(fam, ip.dst), udp.dport)))
     return out
+
+
+def tshark_ws_frames(path: str, args: list[str]) -> list[tuple[int, int, int, bool, bool, int]]:
+    """(frame, opcode, payload length, FIN, MASK, RSV) of every WebSocket frame tshark dissects.
+
+    ``args`` are extra tshark arguments (``-o`` preferences, ``-d`` decode-as) that make it find the
+    HTTP upgrade on a test port; the 7-bit length is replaced by the 16/64-bit one where used.
+    """
+    import subprocess
+
+    from .capture import TSHARK
+
+    fields = ["frame.number", "websocket.opcode", "websocket.payload_length", "websocket.payload_length_ext_16",
+              "websocket.payload_length_ext_64", "websocket.fin", "websocket.mask", "websocket.rsv"]
+    cmd = [TSHARK, "-n", "-r", path, *args, "-Y", "websocket", "-T", "fields", "-E", "separator=\t",
+           "-E", "occurrence=a", "-E", "aggregator=,"]
+    for f in fields:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+    frames = []
+    for line in out.stdout.splitlines():
+        frame, ops, lens, l16, l64, fins, masks, rsvs = line.split("\t")
+        ext16 = iter(l16.split(",")) if l16 else iter(())
+        ext64 = iter(l64.split(",")) if l64 else iter(())
+        for op, ln, fin, mask, rsv in zip(ops.split(","), lens.split(","), fins.split(","), masks.split(","),
+                                          rsvs.split(",")):
+            n = int(ln)
+            n = int(next(ext16)) if n == 126 else int(next(ext64)) if n == 127 else n
+            frames.append((int(frame), int(op), n, fin in ("1", "True"), mask in ("1", "True"), int(rsv, 16)))
+    return frames

@@ -16,7 +16,9 @@ from inspector.decoders.dns import DnsLookups, DnsTcpDecoder, DnsUdpDecoder, loo
 from inspector.decoders.http1 import Http1Decoder
 from inspector.decoders.http2 import PREFACE, Http2Decoder
 from inspector.decoders.sse import SseStreams
+from inspector.decoders.tls import TlsDecoder, looks_like_tls
 from inspector.decoders.websocket import upgrade_factory
+from inspector.keylog import KeyLog
 from inspector.output.summary import connection_summary
 from inspector.pipeline import decode_file
 
@@ -30,6 +32,11 @@ class PushRegistry:
     def choose_stream(self, ctx: DecodeContext, direction: int, first: bytes) -> Any:
         if ctx.server[1] in self.dns_ports:
             return DnsTcpDecoder(ctx, self.dns)
+        if looks_like_tls(first):
+            return TlsDecoder(ctx, inner_factory=self.inner_stream)
+        return self._http(ctx, first)
+
+    def _http(self, ctx: DecodeContext, first: bytes) -> Any:
         if first.startswith(PREFACE[: len(first)]):
             return Http2Decoder(ctx, upgrade_factory=upgrade_factory, body_observer_factory=self.sse.observer)
         return Http1Decoder(ctx, upgrade_factory=upgrade_factory, body_observer_factory=self.sse.observer)
@@ -40,13 +47,17 @@ class PushRegistry:
         return None
 
     def inner_stream(self, ctx: DecodeContext, alpn: str | None, first: bytes, direction: int) -> Any:
-        return None
+        """TLS plaintext: HTTP/2 by ALPN or preface, else HTTP/1.x."""
+        if alpn == "h2":
+            first = PREFACE
+        return self._http(ctx, first)
 
 
-def run_pipeline(path: str, registry: PushRegistry) -> tuple[list[Any], list[dict[str, Any]]]:
+def run_pipeline(path: str, registry: PushRegistry, keylog: str | None = None) -> tuple[list[Any], list[dict[str, Any]]]:
     """Every event and every connection summary (with the SSE streams merged in) of a capture."""
     events: list[Any] = []
-    pipe, _ = decode_file(path, on_event=events.append, registry=registry)
+    keys = KeyLog.from_file(keylog) if keylog else None
+    pipe, _ = decode_file(path, keylog=keys, on_event=events.append, registry=registry)
     summaries = []
     for conn in pipe.connections:
         s = connection_summary(conn)

@@ -174,3 +174,72 @@ def record_ws_capture(path: str) -> WsCapture:
     with loopback_capture(path, f"tcp port {port}", tcpdump=TCPDUMP_BIG_RING):
         scenarios = asyncio.run(main())
     return WsCapture(path, port, scenarios)
+
+
+def make_cert(directory: str) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem) made with cryptography."""
+    import datetime
+    import ipaddress
+    import os.path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@dataclass
+class WssCapture:
+    path: str
+    keylog: str
+    port: int
+    sent: list[Any]
+    received: list[Any]
+    version: str
+
+
+def record_wss_capture(path: str, keylog: str, workdir: str, tls_version: str = "1.3") -> WssCapture:
+    """wss:// with Python ssl on both ends; the client writes its secrets to ``keylog``."""
+    import ssl
+
+    cert, key = make_cert(workdir)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_ctx.load_verify_locations(cert)
+    client_ctx.keylog_filename = keylog
+    if tls_version == "1.2":
+        client_ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    port = free_port()
+    sent: list[Any] = []
+    received: list[Any] = []
+
+    async def main() -> str:
+        async with serve(_handler, "127.0.0.1", port, ssl=server_ctx, ping_interval=None, max_size=None):
+            async with connect(f"wss://127.0.0.1:{port}/tls", ssl=client_ctx, ping_interval=None) as ws:
+                for msg in ["secret hello", os.urandom(3000), "frag"]:
+                    await ws.send(msg)
+                    sent.append(msg)
+                    received.append(await ws.recv())
+                await ws.close(1000, "bye")
+                return ws.transport.get_extra_info("ssl_object").version()
+
+    with loopback_capture(path, f"tcp port {port}", tcpdump=TCPDUMP_BIG_RING):
+        version = asyncio.run(main())
+    return WssCapture(path, keylog, port, sent, received, version)
