@@ -705,6 +705,9 @@ class Http1Decoder:
                     ex.interim.remove(101)
             if self.upgrade_factory is not None:
                 inner = self.upgrade_factory(self.ctx, protocol, ex.request_headers, headers)
+            if inner is None and protocol == "connect":
+                # nobody claimed the tunnel: HTTP inside it is still HTTP (as tshark decodes it)
+                inner = _TunnelSniffer(self.ctx, self.upgrade_factory, self.body_observer_factory)
         self.switched_to = protocol
         self.inner = inner
         # server bytes after the 101 head
@@ -745,3 +748,57 @@ class Http1Decoder:
         self.malformed += 1
         return Malformed(frame=span.frame, ts=span.delivered, conn=self.conn, layer="http",
                          direction=DIRECTIONS[r.direction], reason=reason)
+
+
+class _TunnelSniffer:
+    """The bytes of a CONNECT tunnel: HTTP/2 or HTTP/1.x inside is decoded, anything else is not.
+
+    The client speaks first in both, so its first bytes decide; server bytes
+    that come earlier are held (bounded) until then.
+    """
+
+    _HOLD = 64 * 1024
+
+    def __init__(self, ctx: DecodeContext, upgrade_factory: UpgradeFactory | None,
+                 body_observer_factory: BodyObserverFactory | None) -> None:
+        self.ctx = ctx
+        self.hooks = {"upgrade_factory": upgrade_factory, "body_observer_factory": body_observer_factory}
+        self.inner: StreamDecoder | None = None
+        self.decided = False
+        self.held: list[tuple[bytes, int, StreamIndex]] = []
+
+    def feed(self, direction: int, data: bytes, offset: int, index: StreamIndex) -> list[Event]:
+        if not self.decided:
+            if direction == S2C:
+                if sum(len(d) for d, _, _ in self.held) < self._HOLD:
+                    self.held.append((bytes(data), offset, index))
+                return []
+            from .http2 import Http2Decoder, looks_like_h2
+
+            self.decided = True
+            if looks_like_h2(data):
+                self.inner = Http2Decoder(self.ctx, **self.hooks)  # type: ignore[arg-type]
+            elif looks_like_http1(data):
+                self.inner = Http1Decoder(self.ctx, **self.hooks)  # type: ignore[arg-type]
+            out: list[Event] = []
+            if self.inner is not None:
+                out += self.inner.feed(direction, data, offset, index)
+                for d, off, idx in self.held:
+                    out += self.inner.feed(S2C, d, off, idx)
+            self.held.clear()
+            return out
+        return self.inner.feed(direction, data, offset, index) if self.inner is not None else []
+
+    def gap(self, direction: int, offset: int, length: int, index: StreamIndex) -> list[Event]:
+        return self.inner.gap(direction, offset, length, index) if self.inner is not None else []
+
+    def finish(self) -> list[Event]:
+        return self.inner.finish() if self.inner is not None else []
+
+    def summary(self) -> dict[str, Any]:
+        """The tunnel's own requests are listed after the CONNECT itself."""
+        if self.inner is None:
+            return {}
+        inner = self.inner.summary()
+        inner.pop("app", None)
+        return {"tunnel": inner}
