@@ -263,16 +263,7 @@ class QuicDecoder:
         elif direction == S2C and hdr.version != self.version:
             # compatible version negotiation (RFC 9368): the server's version wins
             self.version = hdr.version
-        if ptype is QuicPacketType.INITIAL:
-            if direction == C2S:
-                if self.first_initial_ts is None:
-                    self.first_initial_ts = ts
-                if self.original_dcid is None:
-                    self.original_dcid = hdr.dcid
-                if self.initial_dcid is None or (self.retry_scid is not None and hdr.dcid == self.retry_scid
-                                                 and self.initial_dcid != self.retry_scid):
-                    self.initial_dcid = hdr.dcid
-        elif ptype is QuicPacketType.ZERO_RTT:
+        if ptype is QuicPacketType.ZERO_RTT:
             self.zero_rtt_sent = True
         elif direction == C2S and self.first_handshake_c2s_ts is None:
             self.first_handshake_c2s_ts = ts
@@ -285,6 +276,8 @@ class QuicDecoder:
                        f"version {version_name(used)} keys (a sender keeping its original version's Initial "
                        "keys after compatible version negotiation, RFC 9368)", "warning")
         self._count(name, pn)
+        if pn is not None and ptype is QuicPacketType.INITIAL and direction == C2S and self.first_initial_ts is None:
+            self.first_initial_ts = ts
         if pn is not None or not self.cids.known(1 - direction):
             if hdr.scid is not None:
                 self.cids.issue(1 - direction, hdr.scid)
@@ -404,18 +397,23 @@ class QuicDecoder:
 
     def _open_initial(self, direction: int, packet: bytes, pn_offset: int, hdr: Header,
                       expected: int) -> tuple[int | None, bytes | None, str | None]:
-        if self.initial_dcid is None:
+        """Open an Initial: keys from the client's first DCID (after a Retry, the Retry's SCID)."""
+        dcids = [self.initial_dcid] if self.initial_dcid is not None else []
+        if direction == C2S and hdr.dcid not in dcids:
+            # the first Initial, the one after a Retry, or a capture that missed the first
+            dcids.append(hdr.dcid)
+        if not dcids:
             return None, None, "Initial keys unknown: the client's first Initial packet was not captured"
         version = hdr.version or 1
-        tries = [(self.initial_dcid, version)]
-        if direction == C2S and hdr.dcid != self.initial_dcid:
-            tries.append((hdr.dcid, version))  # a capture that missed the first Initial
+        tries = [(dcid, version) for dcid in dcids]
         # after compatible version negotiation (RFC 9368) a sender may keep the other version's keys
-        tries += [(self.initial_dcid, other) for other in SUPPORTED_VERSIONS if other != version]
+        tries += [(dcids[0], other) for other in SUPPORTED_VERSIONS if other != version]
         reason = None
         for dcid, salt_version in tries:
             keys = self._initial.get((dcid, salt_version))
             if keys is None:
+                if len(self._initial) > 16:
+                    self._initial.clear()  # hostile input naming ever new DCIDs
                 keys = self._initial[(dcid, salt_version)] = initial_keys(dcid, salt_version)
             try:
                 _, payload, pn = unprotect(keys[direction], packet, pn_offset, expected)
@@ -423,8 +421,10 @@ class QuicDecoder:
                 if reason is None:
                     reason = _crypto_reason(exc)
                 continue
-            if dcid != self.initial_dcid:
-                self.initial_dcid = dcid
+            # only an Initial that authenticates fixes the keys (a forged one must not)
+            self.initial_dcid = dcid
+            if self.original_dcid is None:
+                self.original_dcid = dcid
             if salt_version != version:
                 self.initial_version_mismatch = (version, salt_version)
             return pn, payload, None
