@@ -38,6 +38,7 @@ def read_streams(path: str) -> list[Stream]:
     """TCP connections of a capture (started by a SYN), with their in-order payload."""
     streams: dict[tuple, Stream] = {}
     nxt: dict[tuple, list[int | None]] = {}
+    pending: dict[tuple, dict[int, tuple[bytes, float, int]]] = {}
     with open(path, "rb") as f:
         magic = f.read(4)
         f.seek(0)
@@ -72,23 +73,32 @@ def read_streams(path: str) -> list[Stream]:
                 nxt[key][1] = tcp.seq + 1
                 continue
             payload = bytes(tcp.data)
-            expected = nxt[key][d]
-            if not payload or expected is None:
+            if not payload or nxt[key][d] is None:
                 continue
-            # sequence arithmetic relative to the expected next byte (mod 2^32)
-            rel = (tcp.seq - expected) & 0xFFFFFFFF
-            if rel >= 0x80000000:  # starts before the expected byte: retransmission, maybe with new bytes
-                overlap = (expected - tcp.seq) & 0xFFFFFFFF
-                payload = payload[overlap:]
-                rel = 0
-            if rel != 0 or not payload:
-                if rel != 0:
-                    raise ValueError(f"frame {frame}: out-of-order data; this follower handles in-order captures only")
-                continue
+            pending.setdefault((key, d), {})[tcp.seq] = (payload, float(ts), frame)
+            # deliver whatever is now in order (segments that came early wait for the hole to fill)
             s = streams[key]
-            offset = sum(len(c[2]) for c in s.chunks if c[0] == d)
-            s.chunks.append((d, offset, payload, frame, float(ts)))
-            nxt[key][d] = (expected + len(payload)) & 0xFFFFFFFF
+            stash = pending[(key, d)]
+            progressed = True
+            while progressed:
+                progressed = False
+                expected = nxt[key][d]
+                for seq in list(stash):
+                    data, arrival, first_frame = stash[seq]
+                    rel = (seq - expected) & 0xFFFFFFFF
+                    if rel >= 0x80000000:  # starts before the expected byte: keep only new bytes
+                        overlap = (expected - seq) & 0xFFFFFFFF
+                        data = data[overlap:]
+                        rel = 0
+                    if rel != 0:
+                        continue
+                    del stash[seq]
+                    if data:
+                        offset = sum(len(c[2]) for c in s.chunks if c[0] == d)
+                        s.chunks.append((d, offset, data, frame, arrival))
+                        nxt[key][d] = (expected + len(data)) & 0xFFFFFFFF
+                    progressed = True
+                    break
     return list(streams.values())
 
 

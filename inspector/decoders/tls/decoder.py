@@ -160,17 +160,17 @@ class TlsDecoder:
             data, offset = self._resync(side, data, offset, index, out)
             if not data:
                 return out
-        try:
-            records = side.records.feed(data, offset)
-        except DecodeError as exc:
+        splitter = side.records
+        for rec in splitter.feed(data, offset):
+            self._record(side, rec, index, out)
+            if side.dead:
+                return out
+        if splitter.error is not None:
+            exc = splitter.error
             span = index.locate(exc.offset if exc.offset is not None else offset)
             self._stop(side, span.frame, span.delivered, f"{exc.reason}; cannot re-frame records", out)
             return out
-        for rec in records:
-            self._record(side, rec, index, out)
-            if side.dead:
-                break
-        index.release(side.records.pending_start)
+        index.release(splitter.pending_start)
         return out
 
     def gap(self, direction: int, offset: int, length: int, index: StreamIndex) -> list[Event]:

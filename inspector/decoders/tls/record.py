@@ -3,9 +3,9 @@
 A record is a 5-byte header (content type, legacy version, length) and a
 payload of at most 2^14 + 2048 bytes (RFC 5246 §6.2.3, the largest any
 version allows for protected records).  :class:`RecordSplitter` buffers at
-most one partial record; a header that cannot be a TLS record raises
-:class:`~inspector.errors.DecodeError` because the stream cannot be re-framed
-from there.
+most one partial record; a header that cannot be a TLS record ends the
+splitting with a :class:`~inspector.errors.DecodeError` (in ``error``)
+because the stream cannot be re-framed from there.
 """
 
 from __future__ import annotations
@@ -55,9 +55,11 @@ def looks_like_record(data: bytes | memoryview, pos: int = 0) -> bool:
 class RecordSplitter:
     """Turns in-order stream bytes into whole records; need-more-data stays buffered."""
 
-    __slots__ = ("_buf", "_buf_start", "next_offset")
+    __slots__ = ("_buf", "_buf_start", "next_offset", "error")
 
     def __init__(self) -> None:
+        #: set when a header could not be a record: the records before it were returned, nothing after
+        self.error: DecodeError | None = None
         self._buf = bytearray()
         self._buf_start = 0  # stream offset of _buf[0]
         self.next_offset = 0  # stream offset the next fed byte must have
@@ -79,7 +81,13 @@ class RecordSplitter:
         self.next_offset = offset
 
     def feed(self, data: bytes | memoryview, offset: int) -> list[Record]:
-        """Records completed by ``data`` (which starts at stream ``offset``)."""
+        """Records completed by ``data`` (which starts at stream ``offset``).
+
+        At a header that cannot be a record, the records before it are
+        returned and :attr:`error` is set; the splitter takes nothing more.
+        """
+        if self.error is not None:
+            return []
         self.next_offset = offset + len(data)
         if self._buf:
             self._buf += data
@@ -95,7 +103,12 @@ class RecordSplitter:
         while n - pos >= HEADER_LEN:
             ctype, version, length = unpack(view, pos)
             if ctype not in VALID_TYPES or not 0x0300 <= version <= 0x0304 or length > MAX_RECORD_PAYLOAD:
-                check_header(ctype, version, length, base + pos)
+                try:
+                    check_header(ctype, version, length, base + pos)
+                except DecodeError as exc:
+                    self.error = exc
+                    self._buf = bytearray()
+                    return out
             end = pos + HEADER_LEN + length
             if end > n:
                 break
