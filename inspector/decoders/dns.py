@@ -513,6 +513,7 @@ class DnsTcpDecoder:
         self._buf = (bytearray(), bytearray())
         self._start = [0, 0]  # stream offset of each buffer's first byte
         self._dead = [False, False]
+        self._last = [(0, 0.0), (0, 0.0)]  # frame and time of the last bytes fed, per direction
 
     def feed(self, direction: int, data: bytes, offset: int, index: StreamIndex) -> list[Event]:
         if self._dead[direction]:
@@ -521,6 +522,9 @@ class DnsTcpDecoder:
         if not buf:
             self._start[direction] = offset
         buf += data
+        span = index.locate(offset + len(data) - 1) if data else None
+        if span is not None:
+            self._last[direction] = (span.frame, span.delivered)
         out: list[Event] = []
         pos = 0
         while len(buf) - pos >= 2:
@@ -556,7 +560,8 @@ class DnsTcpDecoder:
         out: list[Event] = []
         for d, buf in enumerate(self._buf):
             if buf and not self._dead[d]:
-                out.append(Note(frame=0, ts=0.0, conn=self._tx.ctx.conn, layer="dns", direction=DIRECTIONS[d],
+                frame, ts = self._last[d]
+                out.append(Note(frame=frame, ts=ts, conn=self._tx.ctx.conn, layer="dns", direction=DIRECTIONS[d],
                                 message=f"capture ended inside a DNS message ({len(buf)} bytes buffered)"))
         return out
 

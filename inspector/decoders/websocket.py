@@ -60,6 +60,7 @@ _SENDABLE_CLOSE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 101
 
 #: bytes of payload kept in a frame event's ``raw`` for the hex view
 _RAW_PAYLOAD = 64
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 _MAX_PENDING_PINGS = 64
 _MAX_RTT_SAMPLES = 10_000
 
@@ -315,7 +316,7 @@ class _Message:
         self.parts: list[str] = []
         self.kept = 0
         self.truncated = False
-        self.utf8 = codecs.getincrementaldecoder("utf-8")("strict") if kind == "text" else None
+        self.utf8 = _Utf8Decoder("strict") if kind == "text" else None
         self.bad: str | None = None  # why the content is unknown (bomb, zlib error, gap)
         self.first_frame = first_frame
         self.start_ts = start_ts
@@ -327,7 +328,7 @@ class _Side:
     __slots__ = (
         "dead", "pos", "hbuf",
         "in_frame", "opcode", "fin", "rsv", "masked", "mask", "length", "done", "header_len", "raw",
-        "frame_start", "ctrl", "msg", "inflater", "inflate_broken", "closed",
+        "frame_start", "ctrl", "msg", "inflater", "inflate_broken", "closed", "last",
         "frames", "header_bytes", "payload_bytes", "control_bytes", "data_header_bytes", "messages", "message_bytes",
         "pings",
     )
@@ -352,6 +353,7 @@ class _Side:
         self.inflater: Any = None
         self.inflate_broken: str | None = None
         self.closed = False  # this side sent a close frame
+        self.last: tuple[int, float] = (0, 0.0)  # frame and time of the last bytes fed
         self.frames = 0
         self.header_bytes = 0
         self.payload_bytes = 0
@@ -469,8 +471,8 @@ class WebSocketDecoder:
                 self._payload(side, direction, chunk, index, out)
             if side.done == side.length:
                 self._frame_done(side, direction, index, out)
-        keep = side.pos - len(side.hbuf) if side.pos is not None else offset
-        index.release(keep)
+        side.last = _where(index, offset + n - 1)
+        index.release(side.pos - len(side.hbuf))
         return out
 
     def gap(self, direction: int, offset: int, length: int, index: StreamIndex) -> list[Event]:
@@ -506,11 +508,12 @@ class WebSocketDecoder:
         for d, side in enumerate(self._sides):
             if side.dead:
                 continue
+            frame, ts = side.last  # the last bytes seen in that direction
             if side.in_frame or side.hbuf:
-                out.append(Note(frame=0, ts=0.0, conn=self.ctx.conn, layer="websocket", severity="note",
+                out.append(Note(frame=frame, ts=ts, conn=self.ctx.conn, layer="websocket", severity="note",
                                 direction=DIRECTIONS[d], message="capture ended inside a frame"))
             elif side.msg is not None:
-                out.append(Note(frame=0, ts=0.0, conn=self.ctx.conn, layer="websocket", severity="note",
+                out.append(Note(frame=frame, ts=ts, conn=self.ctx.conn, layer="websocket", severity="note",
                                 direction=DIRECTIONS[d], message="capture ended inside a fragmented message"))
         return out
 
@@ -734,14 +737,14 @@ class WebSocketDecoder:
         name = DIRECTIONS[direction]
         conn = self.ctx.conn
         opcode = side.opcode
-        common = dict(frame=frame, ts=ts, conn=conn, type=OPCODE_NAMES[opcode], direction=name, opcode=opcode,
-                      fin=side.fin, rsv=side.rsv, masked=side.masked, payload_len=side.length,
-                      header_len=side.header_len, raw=side.raw)
         side.in_frame = False
         side.frames += 1
         side.header_bytes += side.header_len
         side.payload_bytes += side.length
         if opcode >= 8:
+            common = dict(frame=frame, ts=ts, conn=conn, type=OPCODE_NAMES[opcode], direction=name, opcode=opcode,
+                          fin=side.fin, rsv=side.rsv, masked=side.masked, payload_len=side.length,
+                          header_len=side.header_len, raw=side.raw)
             side.control_bytes += side.header_len + side.length
             payload = bytes(side.ctrl)
             if opcode == Opcode.CLOSE:
@@ -754,7 +757,9 @@ class WebSocketDecoder:
                 out.append(self._pong(direction, payload, common))
             return
         side.data_header_bytes += side.header_len
-        out.append(WsFrame(**common))
+        out.append(WsFrame(frame=frame, ts=ts, conn=conn, type=OPCODE_NAMES[opcode], direction=name, opcode=opcode,
+                           fin=side.fin, rsv=side.rsv, masked=side.masked, payload_len=side.length,
+                           header_len=side.header_len, raw=side.raw))
         if side.closed:
             out.append(Malformed(frame=frame, ts=ts, conn=conn, layer="websocket", direction=name,
                                  reason="data frame after this side sent close (RFC 6455 §5.5.1)"))
