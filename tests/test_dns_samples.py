@@ -1,0 +1,52 @@
+"""DNS before a connection, on the lab's sample capture: curl's stub resolver asks dnsmasq across a 40 ms path."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from inspector.events import DnsMessage
+from tests.support.capture import tshark_fields
+from tests.support.ws_registry import PushRegistry, run_pipeline
+
+SAMPLES = os.path.join(os.path.dirname(__file__), "..", "captures", "samples")
+
+
+@pytest.fixture(scope="module")
+def dns_then_connect():
+    path = os.path.join(SAMPLES, "dns-then-connect.pcap")
+    with open(os.path.join(SAMPLES, "dns-then-connect.json")) as f:
+        meta = json.load(f)
+    reg = PushRegistry()
+    events, summaries = run_pipeline(path, reg)
+    return path, meta, reg, events, summaries
+
+
+def test_lookups_take_one_round_trip(dns_then_connect):
+    path, meta, _, events, summaries = dns_then_connect
+    rtt = meta["rtt_ms"]
+    responses = [e for e in events if isinstance(e, DnsMessage) and e.type == "response"]
+    assert {e.qtype for e in responses} == {"A", "AAAA"}
+    theirs = {int(f): float(t) * 1000 for f, t in tshark_fields(path, ["frame.number", "dns.time"],
+                                                                 display_filter="dns.flags.response == 1")}
+    for e in responses:
+        assert e.lookup_ms == pytest.approx(theirs[e.frame], abs=0.002)
+        assert rtt <= e.lookup_ms <= rtt + 5
+    (dns,) = [s for s in summaries if s.get("app") == "dns"]
+    assert [lk["qname"] for lk in dns["dns"]["lookups"]] == ["lab.test", "lab.test"]
+
+
+def test_lookup_linked_to_the_connection(dns_then_connect):
+    """The TCP connection goes to the address the A lookup returned: the lookup is found for it."""
+    _, meta, reg, events, summaries = dns_then_connect
+    (tcp,) = [s for s in summaries if s["transport"] == "tcp"]
+    server_ip = tcp["server"].rsplit(":", 1)[0]
+    res = reg.dns.resolution_for(server_ip, tcp["start"])
+    assert res is not None and res.qname == "lab.test" and res.address == server_ip
+    a = next(e for e in events if isinstance(e, DnsMessage) and e.type == "response" and e.qtype == "A")
+    assert (res.response_frame, res.lookup_ms) == (a.frame, a.lookup_ms)
+    # naming cost in front of the connection: from the first query to the SYN
+    assert (tcp["start"] - res.query_ts) * 1000 >= res.lookup_ms >= meta["rtt_ms"]
+    assert reg.dns.resolution_for(server_ip, res.response_ts - 0.001) is None
