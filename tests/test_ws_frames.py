@@ -303,3 +303,16 @@ def test_random_bytes_never_raise(chunks):
     hs = check_handshake(REQUEST, DEFLATE_RESPONSE)
     ev = decode(chunks, hs, max_message=1 << 16)
     assert all(hasattr(e, "layer") and e.layer == "websocket" for e in ev)
+
+
+def test_invalid_utf8_in_a_compressed_message_keeps_the_context():
+    # RFC 7692 §7.2.3.2: with context takeover the next message refers back to this one's bytes
+    c = zlib.compressobj(wbits=-15)
+    first = c.compress(b"\xff\xfe " + b"shared words " * 20) + c.flush(zlib.Z_SYNC_FLUSH)
+    second = c.compress(b"shared words " * 20) + c.flush(zlib.Z_SYNC_FLUSH)
+    hs = check_handshake(REQUEST, DEFLATE_RESPONSE)
+    ev = decode([(S2C, _frame(0xC1, first[:-4])), (S2C, _frame(0xC1, second[:-4]))], hs)
+    assert [e.reason for e in ev if isinstance(e, Malformed)] == ["invalid UTF-8 in text message (invalid start byte)"]
+    msgs = [e for e in ev if isinstance(e, WsMessage)]
+    assert (msgs[0].text, msgs[0].size) == (None, 3 + 13 * 20)
+    assert msgs[1].text == "shared words " * 20 and len(second) < 40

@@ -61,6 +61,8 @@ _SENDABLE_CLOSE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 101
 #: bytes of payload kept in a frame event's ``raw`` for the hex view
 _RAW_PAYLOAD = 64
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+#: most bytes one zlib call may produce (keeps a single step's memory small whatever the message limit)
+_INFLATE_STEP = 1 << 20
 _MAX_PENDING_PINGS = 64
 _MAX_RTT_SAMPLES = 10_000
 
@@ -304,7 +306,7 @@ class _Message:
 
     __slots__ = (
         "kind", "compressed", "frames", "wire_size", "size", "parts", "kept", "truncated",
-        "utf8", "bad", "first_frame", "start_ts",
+        "utf8", "bad", "invalid", "first_frame", "start_ts",
     )
 
     def __init__(self, kind: str, compressed: bool, first_frame: int, start_ts: float) -> None:
@@ -318,6 +320,7 @@ class _Message:
         self.truncated = False
         self.utf8 = _Utf8Decoder("strict") if kind == "text" else None
         self.bad: str | None = None  # why the content is unknown (bomb, zlib error, gap)
+        self.invalid: str | None = None  # why a text message is not valid UTF-8 (its size is still known)
         self.first_frame = first_frame
         self.start_ts = start_ts
 
@@ -701,17 +704,24 @@ class WebSocketDecoder:
         d = side.inflater
         if d.eof:  # bytes after a final block (the stripped empty block's remains) carry nothing
             return
-        budget = self.max_message - (msg.size or 0)
-        try:
-            data = d.decompress(chunk, budget) if budget > 0 else b""
-        except zlib.error as exc:
-            msg.bad = f"permessage-deflate: {exc}"
-            self._lose_context(side, f"zlib error in an earlier message ({exc})")
-            return
-        self._content(msg, data)
-        if d.unconsumed_tail or budget <= 0 or (msg.size or 0) >= self.max_message:
-            msg.bad = f"decompression bomb: message inflates past the {self.max_message}-byte limit"
-            self._lose_context(side, "an earlier message was a decompression bomb")
+        # Inflate in bounded steps: neither a step nor the message may exceed its limit.
+        data = chunk
+        while True:
+            step = min(self.max_message - (msg.size or 0), _INFLATE_STEP)
+            if step <= 0:
+                msg.bad = f"decompression bomb: message inflates to the {self.max_message}-byte limit"
+                self._lose_context(side, "an earlier message was a decompression bomb")
+                return
+            try:
+                out = d.decompress(data, step)
+            except zlib.error as exc:
+                msg.bad = f"permessage-deflate: {exc}"
+                self._lose_context(side, f"zlib error in an earlier message ({exc})")
+                return
+            self._content(msg, out)
+            data = d.unconsumed_tail
+            if not data and len(out) < step:
+                return
 
     def _content(self, msg: _Message, data: bytes | memoryview) -> None:
         msg.size = (msg.size or 0) + len(data)
@@ -720,7 +730,7 @@ class WebSocketDecoder:
                 text = msg.utf8.decode(data)
             except UnicodeDecodeError as exc:
                 msg.utf8 = None
-                msg.bad = f"invalid UTF-8 in text message ({exc.reason})"
+                msg.invalid = f"invalid UTF-8 in text message ({exc.reason})"
                 msg.parts = []
                 return
             room = self.max_text - msg.kept
@@ -775,17 +785,18 @@ class WebSocketDecoder:
             try:
                 msg.utf8.decode(b"", True)
             except UnicodeDecodeError as exc:
-                msg.bad = f"invalid UTF-8 in text message ({exc.reason})"
-        if msg.bad is not None:
-            out.append(Malformed(frame=frame, ts=ts, conn=conn, layer="websocket", direction=name, reason=msg.bad))
-        known = msg.bad is None or msg.bad.startswith("invalid UTF-8")
+                msg.invalid = f"invalid UTF-8 in text message ({exc.reason})"
+        problem = msg.bad or msg.invalid
+        if problem is not None:
+            out.append(Malformed(frame=frame, ts=ts, conn=conn, layer="websocket", direction=name, reason=problem))
+        known = msg.bad is None
         side.messages += 1
         if known and msg.size is not None:
             side.message_bytes += msg.size
         out.append(WsMessage(
             frame=frame, ts=ts, conn=conn, direction=name, kind=msg.kind,
             size=msg.size if known else None,
-            text="".join(msg.parts) if msg.kind == "text" and msg.bad is None else None,
+            text="".join(msg.parts) if msg.kind == "text" and problem is None else None,
             truncated=msg.truncated, wire_size=msg.wire_size, frames=msg.frames, compressed=msg.compressed,
             first_frame=msg.first_frame, start_ts=msg.start_ts,
         ))
