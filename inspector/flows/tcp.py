@@ -177,12 +177,25 @@ class TcpState:
         flags: int,
         window: int,
         seglen: int,
-        payload: bytes,
         options: bytes,
     ) -> tuple[int, float | None]:
         """Account for one segment in direction ``d``; returns (analysis bits, ACK RTT)."""
         fwd = self.an[d]
         rev = self.an[1 - d]
+        if not flags & 7 and fwd.base_set and rev.base_set:
+            # Fast path: no SYN/FIN/RST on an established conversation (most segments).
+            bits, rtt = analyze(fwd, rev, frame, ts, seq, ack, seglen, flags, window, self.first_rtt)
+            if flags & ACK:
+                if not self.first_rtt and self.ts_mru_syn:
+                    self.first_rtt = ts - self.ts_mru_syn
+                fwd.is_first_ack = False
+                if d == 0 and not self.ack3 and self.synack:
+                    self.ack3 = True
+            if seglen and self.fin_first is not None and not self.fin[d]:
+                self.data_after_fin = True
+            if bits or rtt is not None:
+                self._account(bits, rtt, ts, frame)
+            return bits, rtt
         syn = flags & SYN
         if syn and not flags & ACK and fwd.base_set and seq == fwd.base_seq:
             # Retransmitted SYN: Wireshark restores nextseq (issue 17616) before analysing.
@@ -252,6 +265,11 @@ class TcpState:
                     if self.closed_at is None:
                         self.closed_at = ts
 
+        if bits or rtt is not None:
+            self._account(bits, rtt, ts, frame)
+        return bits, rtt
+
+    def _account(self, bits: int, rtt: float | None, ts: float, frame: int) -> None:
         if bits:
             counts = self.counts
             for name in flag_names(bits):
@@ -265,7 +283,6 @@ class TcpState:
                 self.rtt_min = rtt
             if len(self.rtt_samples) < MAX_RTT_SAMPLES:
                 self.rtt_samples.append((ts, rtt, frame))
-        return bits, rtt
 
     # ------------------------------------------------------------------ streams
 

@@ -139,44 +139,50 @@ def analyze(
 
     ``seq``/``ack`` are absolute, ``window`` the raw header value, and
     ``first_rtt`` the connection's iRTT so far (0.0 while unknown).
+
+    This runs for every segment, so sequence comparisons are inlined:
+    ``((b - a) & M32) >= _HALF`` is Wireshark's ``GT_SEQ(a, b)``.  The checks
+    keep Wireshark's order; where two checks exclude each other (e.g. window
+    update needs a changed window, duplicate ACK the same one) they are
+    nested instead of repeated.
     """
     ta = 0
     nextseq_fwd = fwd.nextseq
-    no_sfr = not (flags & (SYN | FIN | RST))
+    sfr = flags & 7  # FIN|SYN|RST
 
     # ZERO WINDOW PROBE: exactly one byte at nextseq while the peer's window is 0.
     if seglen == 1 and seq == nextseq_fwd and rev.window == 0:
-        ta |= ZERO_WINDOW_PROBE
+        ta = ZERO_WINDOW_PROBE
     else:
-        # ZERO WINDOW
-        if window == 0 and no_sfr:
-            ta |= ZERO_WINDOW
-        # LOST PACKET: beyond the highest sequence seen so far.
-        if nextseq_fwd and gt_seq(seq, nextseq_fwd) and not flags & RST:
+        if window == 0 and not sfr:
+            ta = ZERO_WINDOW
+        # LOST PACKET: beyond the highest sequence seen so far (not for RST).
+        if nextseq_fwd and ((nextseq_fwd - seq) & M32) >= _HALF and not flags & RST:
             ta |= LOST_PACKET
-        # KEEP ALIVE: 0/1 byte starting one before nextseq.
-        if seglen <= 1 and seq == (nextseq_fwd - 1) & M32 and no_sfr:
+        if seglen <= 1 and not sfr and seq == (nextseq_fwd - 1) & M32:
             ta |= KEEP_ALIVE
-        same_pos = seglen == 0 and seq == nextseq_fwd and ack == fwd.lastack and no_sfr
-        # WINDOW UPDATE
-        if same_pos and window and window != fwd.window:
-            ta |= WINDOW_UPDATE
-        # WINDOW FULL: the segment reaches the right edge of the peer's window.
-        if seglen > 0 and rev.win_scale != -1 and no_sfr:
-            shift = 0 if rev.is_first_ack or rev.win_scale == -2 else rev.win_scale
-            if (seq + seglen) & M32 == (rev.lastack + (rev.window << shift)) & M32:
-                ta |= WINDOW_FULL
-        goto_finished = False
-        if same_pos and window and window == fwd.window and rev.lastsegmentflags & KEEP_ALIVE:
-            ta |= KEEP_ALIVE_ACK
-            goto_finished = True
-        elif same_pos and window == 0 and window == fwd.window and rev.lastsegmentflags & ZERO_WINDOW_PROBE:
-            ta |= ZERO_WINDOW_PROBE_ACK
-            goto_finished = True
-        if not goto_finished and same_pos and window and window == fwd.window:
-            # DUPLICATE ACK (-1 neutralises a pending "ACKed unseen segment")
-            fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
-            ta |= DUPLICATE_ACK
+        if seglen == 0:
+            if not sfr and seq == nextseq_fwd and ack == fwd.lastack:
+                fw = fwd.window
+                if window:
+                    if window != fw:
+                        ta |= WINDOW_UPDATE
+                    elif rev.lastsegmentflags & KEEP_ALIVE:
+                        ta |= KEEP_ALIVE_ACK
+                    else:
+                        # DUPLICATE ACK (-1 neutralises a pending "ACKed unseen segment")
+                        dn = fwd.dupacknum
+                        fwd.dupacknum = 1 if dn == -1 else dn + 1
+                        ta |= DUPLICATE_ACK
+                elif fw == 0 and rev.lastsegmentflags & ZERO_WINDOW_PROBE:
+                    ta |= ZERO_WINDOW_PROBE_ACK
+        elif not sfr:
+            # WINDOW FULL: the segment reaches the right edge of the peer's window.
+            rws = rev.win_scale
+            if rws != -1:
+                shift = 0 if rev.is_first_ack or rws == -2 else rws
+                if (seq + seglen) & M32 == (rev.lastack + (rev.window << shift)) & M32:
+                    ta |= WINDOW_FULL
 
     # finished_fwd: a new ACK number resets the dupack counter
     if ack != fwd.lastack:
@@ -184,9 +190,11 @@ def analyze(
         fwd.dupacknum = 0
 
     # ACKED LOST PACKET: this ACK covers bytes never seen in the other direction.
-    if rev.maxseqtobeacked and gt_seq(ack, rev.maxseqtobeacked) and flags & ACK:
-        if lt_seq(rev.maxseqtobeacked, rev.nextseq):
-            rev.maxseqtobeacked = rev.nextseq
+    rmax = rev.maxseqtobeacked
+    if rmax and flags & ACK and ((rmax - ack) & M32) >= _HALF:
+        rnext = rev.nextseq
+        if ((rmax - rnext) & M32) >= _HALF:
+            rev.maxseqtobeacked = rnext
             ta |= ACK_LOST_PACKET
         else:
             if rev.dupacknum == 0:
@@ -194,36 +202,37 @@ def analyze(
             rev.dupacknum = -1
 
     # RETRANSMISSION / FAST RETRANSMISSION / SPURIOUS / OUT-OF-ORDER
-    if (seglen > 0 or flags & (SYN | FIN)) and not ta & KEEP_ALIVE:
-        seq_not_advanced = bool(nextseq_fwd) and lt_seq(seq, nextseq_fwd)
-        if seglen > 1 and (nextseq_fwd - 1) & M32 == seq:
-            seq_not_advanced = False
-        if seglen > 0 and rev.lastack and not gt_seq((seq + seglen) & M32, rev.lastack):
+    if (seglen or flags & 3) and not ta & KEEP_ALIVE:
+        not_advanced = nextseq_fwd and ((seq - nextseq_fwd) & M32) >= _HALF
+        if not_advanced and seglen > 1 and (nextseq_fwd - 1) & M32 == seq:
+            not_advanced = False
+        rlast = rev.lastack
+        if seglen and rlast and ((rlast - seq - seglen) & M32) < _HALF:
             ta |= SPURIOUS_RETRANSMISSION
-        elif seq_not_advanced and rev.dupacknum >= 2 and rev.lastack == seq and ts - rev.lastacktime < 0.020:
-            ta |= FAST_RETRANSMISSION
-        else:
-            ooo_thres = first_rtt if first_rtt else 0.003
-            syn_fin = 1 if flags & (SYN | FIN) else 0
-            if seq_not_advanced and ts - fwd.nextseqtime < ooo_thres and nextseq_fwd != (seq + seglen + syn_fin) & M32:
+        elif not_advanced:
+            if rev.dupacknum >= 2 and rlast == seq and ts - rev.lastacktime < 0.020:
+                ta |= FAST_RETRANSMISSION
+            elif ts - fwd.nextseqtime < (first_rtt or 0.003) and nextseq_fwd != (
+                seq + seglen + (1 if flags & 3 else 0)
+            ) & M32:
                 ta |= OUT_OF_ORDER
-            elif seq_not_advanced:
+            else:
                 ta |= RETRANSMISSION
 
     # finished_checking_retransmission_type
     nextseq = (seq + seglen) & M32
-    if (seglen or flags & (SYN | FIN)) and len(fwd.unacked) < MAX_UNACKED:
-        if flags & (SYN | FIN):
+    if seglen or flags & 3:
+        if flags & 3:
             nextseq = (nextseq + 1) & M32
-        fwd.unacked.append([seq, nextseq, ts, frame])
-    if gt_seq(nextseq, fwd.nextseq) or not fwd.nextseq:
-        if not ta & ZERO_WINDOW_PROBE:
-            fwd.nextseq = nextseq
+        if len(fwd.unacked) < MAX_UNACKED:
+            fwd.unacked.append([seq, nextseq, ts, frame])
+    if not ta & ZERO_WINDOW_PROBE:
+        if not nextseq_fwd or ((nextseq_fwd - nextseq) & M32) >= _HALF:
+            fwd.nextseq = nextseq_fwd = nextseq
             fwd.nextseqframe = frame
             fwd.nextseqtime = ts
-    if seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
-        if not ta & ZERO_WINDOW_PROBE:
-            fwd.maxseqtobeacked = fwd.nextseq
+        if seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
+            fwd.maxseqtobeacked = nextseq_fwd
 
     fwd.window = window
     fwd.lastack = ack
@@ -241,8 +250,8 @@ def analyze(
     while unacked:
         entry = unacked[0]
         unext = entry[1]
-        if gt_seq(unext, ack):
-            if gt_seq(ack, entry[0]):
+        if ((ack - unext) & M32) >= _HALF:  # GT_SEQ(unext, ack): not (fully) acked yet
+            if ((entry[0] - ack) & M32) >= _HALF:
                 entry[0] = ack  # partially acked
             break
         if rtt is None and unext == ack:

@@ -16,6 +16,7 @@ validation (PATH_CHALLENGE) and short headers it cannot attribute.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -302,10 +303,9 @@ class QuicDecoder:
                        "(capture started mid-connection, or the connection migrated here)"))
             return len(data), None
         dcid_len, matched = self.cids.short_dcid_len(direction, data, offset)
-        lengths = [dcid_len] + sorted({len(c) for c in self.cids.issued[direction]} - {dcid_len})
         hdr = pn = payload = phase = None
         reason = None
-        for n in lengths:
+        for n in self._dcid_lengths(direction, dcid_len):
             try:
                 candidate = parse_header(data, offset, n)
             except DecodeError as exc:
@@ -343,6 +343,11 @@ class QuicDecoder:
         if pn is not None and payload is not None:
             self._frames(event, direction, QuicPacketType.ONE_RTT, pn, payload, frame, ts, events)
         return hdr.end, hdr.dcid
+
+    def _dcid_lengths(self, direction: int, first: int) -> Iterator[int]:
+        """DCID lengths to try for a short header: the likely one, then the other known lengths."""
+        yield first
+        yield from sorted({len(c) for c in self.cids.issued[direction]} - {first})
 
     def _retry(self, direction: int, data: bytes, hdr: Header, index: int, frame: int, ts: float) -> QuicRetry:
         self.retry = True
@@ -820,10 +825,22 @@ class QuicDecoder:
                     and loss.direction == DIRECTIONS[direction]}
         return delivery(st.asm.arrivals, excluded)
 
-    def rtt_samples(self) -> list[tuple[float, float]]:
-        """(time, seconds) RTT samples from ACKs, in capture order."""
-        samples = [s for ledger in self.ledgers.values() for s in ledger.rtt_samples]
-        return sorted(samples)
+    def rtt_samples(self, direction: int) -> list[tuple[float, float]]:
+        """(time, seconds) samples for packets sent in ``direction``: from their capture to their ACK's."""
+        return sorted(s for (d, _), ledger in self.ledgers.items() if d == direction for s in ledger.rtt_samples)
+
+    def rtt(self) -> tuple[float | None, float | None]:
+        """The path RTT as seen from the capture point: (from the smallest samples, from the first ones).
+
+        A client-to-server packet's sample covers the capture point -> server
+        -> capture point; a server-to-client one the capture point -> client
+        -> capture point.  Their sum is the round trip wherever the capture
+        was taken (at an endpoint one part is just that endpoint's ACK delay).
+        """
+        c2s, s2c = self.rtt_samples(C2S), self.rtt_samples(S2C)
+        if not c2s or not s2c:
+            return None, None
+        return min(v for _, v in c2s) + min(v for _, v in s2c), c2s[0][1] + s2c[0][1]
 
     def summary(self) -> dict[str, Any]:
         """``app`` "h3" (or "quic"), the ``quic`` object, and HTTP/3 ``requests``."""
@@ -832,7 +849,7 @@ class QuicDecoder:
             zero_rtt = {True: "accepted", False: "rejected", None: "attempted"}[self.early_data_accepted]
         rtts = 0 if zero_rtt == "accepted" else 1
         rtts += int(self.retry) + int(self.version_negotiation) + int(self.hrr)
-        samples = self.rtt_samples()
+        rtt, first_rtt = self.rtt()
         handshake_end = self.client_finished_ts or self.first_handshake_c2s_ts
         quic: dict[str, Any] = {
             "version": version_name(self.version),
@@ -845,7 +862,8 @@ class QuicDecoder:
             "version_negotiation": self.version_negotiation,
             "resumed": self.resumed,
             "decrypted": self.decrypted["1rtt"] > 0,
-            "rtt_ms": round(samples[0][1] * 1000, 3) if samples else None,
+            "rtt_ms": _ms(rtt),
+            "first_rtt_ms": _ms(first_rtt),
             "handshake_ms": round((handshake_end - self.first_initial_ts) * 1000, 3)
             if handshake_end is not None and self.first_initial_ts is not None else None,
             "packets": self.packets,
@@ -861,6 +879,10 @@ class QuicDecoder:
         else:
             out["requests"] = []
         return out
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
 
 def _count_new(chunks: list[Chunk], before: int) -> int:
     """How many trailing chunks start at or after stream offset ``before``."""

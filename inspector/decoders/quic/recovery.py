@@ -211,7 +211,9 @@ class SpaceLedger:
                 self.reordered += 1
         if pn > self.largest:
             self.largest = pn
-        self.unacked[pn] = Sent(frame, ts, eliciting, ranges)
+        if eliciting:
+            # only ack-eliciting packets give RTT samples or count as lost (RFC 9002 §2, §5.1)
+            self.unacked[pn] = Sent(frame, ts, eliciting, ranges)
         return late
 
     def acknowledged(self, ranges: list[tuple[int, int]], frame: int, ts: float, delay_s: float) -> None:
@@ -223,8 +225,15 @@ class SpaceLedger:
             self.rtt_samples.append((ts, max(ts - sent.ts - delay_s, 0.0)))
         if largest > self.acked_largest:
             self.acked_largest = largest
-        for pn in [pn for pn in self.unacked if _in_ranges(pn, ranges)]:
-            del self.unacked[pn]
+        unacked = self.unacked
+        if unacked:
+            if len(ranges) == 1:
+                low, high = ranges[0]
+                done = [pn for pn in unacked if low <= pn <= high]
+            else:
+                done = [pn for pn in unacked if _in_ranges(pn, ranges)]
+            for pn in done:
+                del unacked[pn]
         if self.missing:
             for pn in [pn for pn in self.missing if _in_ranges(pn, ranges)]:
                 del self.missing[pn]

@@ -137,6 +137,9 @@ class Tls13Opener:
         except InvalidTag:
             return None
         # TLSInnerPlaintext: content, type byte, zero padding (RFC 8446 §5.4)
+        last = inner[-1]
+        if last:  # no padding: the usual case, one copy fewer
+            return last, inner[:-1]
         end = len(inner.rstrip(b"\x00"))
         if end == 0:
             return None  # all padding: a protocol error; treat as not opened

@@ -301,7 +301,8 @@ class TlsDecoder:
     # ------------------------------------------------------------------ records
 
     def _record(self, side: _Side, rec: Record, index: StreamIndex, out: list[Event]) -> None:
-        spans = index.spans(rec.start, rec.end)
+        first = index.locate(rec.start)
+        spans = [first] if first.end >= rec.end else index.spans(rec.start, rec.end)
         last = spans[-1]
         frame, ts = last.frame, last.delivered
         side.last_frame, side.last_ts = frame, ts
@@ -368,8 +369,17 @@ class TlsDecoder:
         header, payload = rec.header, rec.payload
         if side.lost:
             return self._open_after_gap(side, header, payload)
+        # fast path: the current key opens the record (every record but those at key changes)
+        result = keys[0].opener.open(side.seq, header, payload)
+        if result is not None:
+            side.seq += 1
+            if keys[0].stage == "early" and len(keys) > 1 and keys[1].stage == "early":
+                side.keys = [keys[0]] + [k for k in keys[1:] if k.stage != "early"]
+            return result
         for i, key in enumerate(keys):
-            seq = side.seq if i == 0 else 0
+            if i == 0:
+                continue  # tried above
+            seq = 0
             result = key.opener.open(seq, header, payload)
             if result is not None:
                 if i:
@@ -683,9 +693,22 @@ class TlsDecoder:
             self.times.setdefault("first_app_data", ts)
         if not content:
             return
-        arrival_span = max(spans, key=lambda s: s.arrival) if len(spans) > 1 else spans[0]
+        arrival_span = max(spans, key=_arrival) if len(spans) > 1 else spans[0]
         # The record is usable once all its bytes are there: arrival = latest arrival among its TCP bytes.
-        span = Span(0, len(content), frame, arrival_span.arrival, spans[-1].delivered, arrival_span.arrival_frame)
+        start = side.plain_offset
+        span = Span(start, start + len(content), frame, arrival_span.arrival, ts, arrival_span.arrival_frame)
+        if not early and self._inner_state == "active":
+            # hot path: straight to the inner decoder
+            side.plain_offset = span.end
+            side.plain_index.add(span)
+            try:
+                more = self._inner.feed(side.d, content, start, side.plain_index)  # type: ignore[union-attr]
+            except Exception as exc:  # noqa: BLE001
+                out += self._inner_failed(exc, side)
+                return
+            if more:
+                out += more
+            return
         if early:
             self.early_sent = True
             if self.early_status == "rejected":
@@ -701,7 +724,7 @@ class TlsDecoder:
         start = side.plain_offset
         end = start + len(content)
         side.plain_offset = end
-        side.plain_index.add(Span(start, end, span.frame, span.arrival, span.delivered, span.arrival_frame))
+        side.plain_index.add(span._replace(start=start, end=end))
         state = self._inner_state
         if state == "active":
             out += self._inner_call("feed", side.d, content, start, side.plain_index)
@@ -742,14 +765,19 @@ class TlsDecoder:
         try:
             return list(getattr(inner, method)(*args) or [])
         except Exception as exc:  # noqa: BLE001 - the inner decoder stops, TLS goes on
-            self._inner_state = "failed"
-            reason = exc.reason if isinstance(exc, DecodeError) else f"{type(exc).__name__}: {exc}"
-            side = self.sides[args[0]] if method in ("feed", "gap") else self.sides[0]
-            return [
-                self._malformed(
-                    side.last_frame, side.last_ts, f"{type(inner).__name__}: {reason}; stopped decoding the application", side
-                )
-            ]
+            return self._inner_failed(exc, self.sides[args[0]] if method in ("feed", "gap") else self.sides[0])
+
+    def _inner_failed(self, exc: Exception, side: _Side) -> list[Event]:
+        self._inner_state = "failed"
+        reason = exc.reason if isinstance(exc, DecodeError) else f"{type(exc).__name__}: {exc}"
+        return [
+            self._malformed(
+                side.last_frame,
+                side.last_ts,
+                f"{type(self._inner).__name__}: {reason}; stopped decoding the application",
+                side,
+            )
+        ]
 
     # ------------------------------------------------------------------ gaps
 
@@ -807,6 +835,10 @@ class TlsDecoder:
 
     def _malformed(self, frame: int, ts: float, reason: str, side: _Side | None) -> Malformed:
         return Malformed(frame=frame, ts=ts, conn=self.ctx.conn, layer="tls", reason=reason, direction=side.name if side else None)
+
+
+def _arrival(span: Span) -> float:
+    return span.arrival
 
 
 def _hs_name(msg_type: int) -> str:
