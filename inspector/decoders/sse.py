@@ -187,6 +187,7 @@ class _Stream:
             "request_ts": self.request_ts, "events": self.events,
             "first_event_ts": self.first_ts, "last_ts": self.last_ts, "end_ts": self.end_ts,
             "last_event_id": self.last_event_id or None, "retry_ms": self.retry_ms, "resumes": self.resumes,
+            "ended_inside_event": self.discarded,
         }
 
 
