@@ -18,6 +18,7 @@ connection can find the lookup that named its server).
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import struct
 from collections import OrderedDict, deque
@@ -66,10 +67,13 @@ def type_name(t: int) -> str:
     return TYPES.get(t) or f"TYPE{t}"
 
 
+_PLAIN_LABEL = re.compile(rb"[A-Za-z0-9_*-]+")
+
+
 def _label(raw: bytes) -> str:
-    if raw.isascii() and raw.isalnum() or all(0x21 <= b <= 0x7E and b not in (0x2E, 0x5C) for b in raw):
+    if _PLAIN_LABEL.fullmatch(raw):
         return raw.decode("ascii")
-    # RFC 4343 §2.1: escape dots, backslashes and non-printables as dig does
+    # RFC 4343 §2.1: escape dots, backslashes, specials and non-printables as dig does
     out = []
     for b in raw:
         if b in (0x2E, 0x5C, 0x22, 0x28, 0x29, 0x3B, 0x40, 0x24):
