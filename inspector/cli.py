@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from . import __version__
 from .errors import CaptureError
@@ -100,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keylog", metavar="FILE", help="TLS key log (NSS format); default: $SSLKEYLOGFILE")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
     p.set_defaults(func=cmd_export)
+
+    # Verbs that live outside the library (the terminal UI's view/live/run/
+    # walkthrough) register themselves through the "netinspect.verbs" entry
+    # point group, so inspector/ never imports tui/.
+    for ep in sorted(entry_points(group="netinspect.verbs"), key=lambda e: e.name):
+        try:
+            register = ep.load()
+        except Exception as e:  # a broken UI install must not take summary/export down
+            print(f"netinspect: warning: verb {ep.name!r} unavailable: {e}", file=sys.stderr)
+            continue
+        register(sub, verb)
     return parser
 
 
