@@ -23,7 +23,7 @@ from .capture.reader import CaptureReader
 from .decoders import registry as default_registry
 from .decoders.base import DecodeContext
 from .errors import DecodeError
-from .flows.connection import DECODING, NO_DECODER, UNDECIDED, Connection, sender_is_client
+from .flows.connection import DECODING, IDLE, NO_DECODER, UNDECIDED, Connection, sender_is_client
 from .flows.streamindex import Span
 from .flows.tcp import TcpState
 from .flows.tcp_analysis import ACK, REUSED_PORTS, SYN, flag_names
@@ -64,6 +64,8 @@ class Pipeline:
         self.on_event = on_event
         #: emit a ``tcp``/``segment`` event per TCP segment (export and UI; not summary)
         self.segments = segments and on_event is not None
+        #: someone wants every event: decoders are fed to the end even when ``idle``
+        self.detail = on_event is not None
         self.registry = registry
         self.frame = 0
         self.connections: list[Connection] = []
@@ -136,7 +138,7 @@ class Pipeline:
             conn.last_frame = frame
             tcp = conn.tcp
             tcp.segment(d, frame, ts, seq, ack, flags, win, seglen, b"")
-            if conn.decoder_state != NO_DECODER:
+            if conn.decoder_state <= DECODING:
                 self.frame = frame
                 self._stream(conn, tcp, d, frame, ts, seq, ack, flags, seglen, data, t + thl)
         self.frame = frame
@@ -176,11 +178,11 @@ class Pipeline:
         """End of input: deliver buffered bytes across holes and flush decoders."""
         for conn in self.connections:
             tcp = conn.tcp
-            if tcp is not None and conn.decoder_state != NO_DECODER:
+            if tcp is not None and conn.decoder_state <= DECODING:
                 for r in tcp.reasm:
                     if r is not None and r.buffered:
                         r.flush(conn.last_frame, conn.end)
-            if conn.decoder_state == DECODING:
+            if conn.decoder_state in (DECODING, IDLE):
                 self._guard(conn, conn.decoder.finish, conn.last_frame, conn.end)
 
     # ------------------------------------------------------------------ tcp
@@ -229,7 +231,7 @@ class Pipeline:
                 frame=frame, ts=ts, conn=conn.id, direction=ev.DIRECTIONS[d], flags=flags_text(flags),
                 seq=(seq - base) & 0xFFFFFFFF, ack=rack, len=seglen, window=window,
                 analysis=flag_names(bits), ack_rtt=rtt))
-        if conn.decoder_state != NO_DECODER:
+        if conn.decoder_state <= DECODING:
             self._stream(conn, tcp, d, frame, ts, seq, ack, flags, seglen, data, t + thl)
 
     def _stream(self, conn: Connection, tcp: TcpState, d: int, frame: int, ts: float, seq: int, ack: int,
@@ -299,6 +301,10 @@ class Pipeline:
             return
         index = conn.tcp.reasm[d].index
         self._guard(conn, lambda: conn.decoder.feed(d, data, off, index), span.frame, span.delivered)
+        if not self.detail and getattr(conn.decoder, "idle", False) and conn.decoder_state == DECODING:
+            # Nothing the summary shows depends on further bytes: stop reassembling.
+            conn.decoder_state = IDLE
+            conn.tcp.reasm = [None, None]
 
     def _gap(self, conn: Connection, d: int, off: int, length: int, span: Span) -> None:
         self._emit(ev.StreamGap(frame=span.frame, ts=span.delivered, conn=conn.id,

@@ -38,8 +38,9 @@ def sender_is_client(sport: int, dport: int) -> bool:
     return True  # a tie: whoever spoke first is taken as the client
 
 
-#: decoder states
-UNDECIDED, DECODING, NO_DECODER = 0, 1, 2
+#: decoder states; IDLE: the decoder said it needs no more bytes for a summary
+#: (e.g. TLS past its handshake without keys), so reassembly stops
+UNDECIDED, DECODING, NO_DECODER, IDLE = 0, 1, 2, 3
 
 
 class Connection:
