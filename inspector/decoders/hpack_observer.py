@@ -76,7 +76,7 @@ class HpackObserver:
 
     __slots__ = ("_dyn", "_size", "max_size", "max_allowed", "max_header_list_size",
                  "synced", "_unknown_room", "encoded_bytes", "plain_bytes", "blocks",
-                 "_hcache", "_pcache")
+                 "_hcache", "_pcache", "_bcache", "_version")
 
     def __init__(self, max_allowed: int = 4096, max_header_list_size: int = 256 * 1024) -> None:
         # Newest entry first: dynamic index 62 is _dyn[0].  Entries are (name, value, size).
@@ -92,11 +92,15 @@ class HpackObserver:
         self.blocks = 0
         self._hcache: dict[bytes, tuple[str, int]] = {}
         self._pcache: dict[bytes, tuple[str, int]] = {}
+        # whole blocks: bytes -> (table version it depends on or None, headers, insertions, plain, list size)
+        self._bcache: dict[bytes, tuple[int | None, list, list, int, int]] = {}
+        self._version = 0  # bumped whenever the dynamic table changes
 
     # ------------------------------------------------------------------ state
 
     def lose_sync(self) -> None:
         """A header block was missing from the capture: forget the table's contents."""
+        self._version += 1
         self._dyn.clear()
         self._size = 0
         self.synced = False
@@ -110,6 +114,7 @@ class HpackObserver:
             self._resize(value)
 
     def _resize(self, size: int) -> None:
+        self._version += 1
         self.max_size = size
         self._evict(0)
         if size == 0:
@@ -133,13 +138,15 @@ class HpackObserver:
             self._resync()
 
     def _insert(self, name: str | None, value: str | None, size: int) -> None:
+        self._version += 1
         if size > self.max_size:  # RFC 7541 §4.4: an entry larger than the table empties it
             self._dyn.clear()
             self._size = 0
             if self._unknown_room:
                 self._resync()
             return
-        self._evict(size)
+        if self._size + size > self.max_size:
+            self._evict(size)
         self._dyn.appendleft((name, value, size))
         self._size += size
         if self._unknown_room and self._size + 32 > self.max_size:
@@ -208,7 +215,27 @@ class HpackObserver:
 
         On an error the table may have been changed by the fields before it, as
         in the encoder, so the caller should :meth:`lose_sync` after reporting.
+        The returned header lists may be shared between results: do not mutate them.
         """
+        if self.synced:
+            # Real connections repeat whole blocks (same request headers, same response headers
+            # within a second).  A block that references no dynamic entry decodes the same in
+            # any state; one that does, the same in the same table version.  Its insertions
+            # are replayed so the table stays exact.
+            hit = self._bcache.get(data)
+            if hit is not None and (hit[0] is None or hit[0] == self._version):
+                _, headers, inserts, plain, list_size = hit
+                for name, value, size in inserts:
+                    self._insert(name, value, size)
+                self.blocks += 1
+                self.encoded_bytes += len(data)
+                self.plain_bytes += plain
+                return HpackResult(list(headers), True, False, list_size, plain)
+        start_version = self._version
+        start_synced = self.synced
+        refs_dynamic = False
+        inserts: list[tuple[str | None, str | None, int]] = []
+        updated = False
         end = len(data)
         pos = 0
         headers: list[list[str | None]] = []
@@ -231,8 +258,10 @@ class HpackObserver:
                     name, value, size = STATIC[index]
                 elif index > 61 and index - 62 < len(dyn):
                     name, value, size = dyn[index - 62]
+                    refs_dynamic = True
                 else:
                     name, value, size = self._entry(index, pos)
+                    refs_dynamic = True
                 if name is None:
                     reliable = False
                     plain += 4
@@ -261,6 +290,7 @@ class HpackObserver:
                 if size > self.max_allowed:
                     raise DecodeError(f"HPACK: table size update to {size} above the allowed {self.max_allowed}", pos)
                 self._resize(size)
+                updated = True
                 continue
             else:  # §6.2.2 without indexing (0000), §6.2.3 never indexed (0001)
                 index = b & 0x0F
@@ -274,6 +304,7 @@ class HpackObserver:
                     nlen = len(name)  # static names are ASCII
                 else:
                     name, _, esize = self._entry(index, pos)
+                    refs_dynamic = True
                     if name is None:
                         reliable = False
                         nlen = 0
@@ -290,6 +321,7 @@ class HpackObserver:
                     dyn = self._dyn
                 else:
                     self._insert(name, value, size)
+                    inserts.append((name, value, size))
             plain += nlen + vlen + 4
             list_size += size
             seen_field = True
@@ -300,6 +332,12 @@ class HpackObserver:
         self.blocks += 1
         self.encoded_bytes += end
         self.plain_bytes += plain
+        if start_synced and reliable and not oversized and not updated and end <= 4096:
+            cache = self._bcache
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[bytes(data)] = (start_version if refs_dynamic else None, headers, inserts, plain, list_size)
+            headers = list(headers)
         return HpackResult(headers, reliable, oversized, list_size, plain)
 
 
