@@ -201,8 +201,7 @@ def _header(headers: list[list[Any]], name: str) -> str | None:
 class SseObserver:
     """Body observer for one event-stream response (the HTTP decoders call it)."""
 
-    def __init__(self, owner: SseStreams, ctx: DecodeContext, ex: HttpExchange, st: _Stream,
-                 pending: list[Event]) -> None:
+    def __init__(self, owner: SseStreams, ctx: DecodeContext, st: _Stream, pending: list[Event]) -> None:
         self._owner = owner
         self._ctx = ctx
         self._st = st
@@ -280,7 +279,7 @@ class SseStreams:
                 frame=ex.request_frame or 0, ts=ex.request_ts or 0.0, conn=ctx.conn, stream=ex.stream,
                 last_event_id=last_id, resumes_conn=old.conn if old else None,
                 resumes_stream=old.stream if old else None, gap_ms=gap))
-        obs = SseObserver(self, ctx, ex, st, pending)
+        obs = SseObserver(self, ctx, st, pending)
         obs.parser.last_event_id = st.last_event_id
         return obs
 
