@@ -45,7 +45,17 @@ http {{
         location /gz/ {{ gzip on; gzip_types text/plain; gzip_min_length 0; }}
         location /dav/ {{ dav_methods PUT DELETE; create_full_put_path on; client_max_body_size 10m; }}
     }}
-}}
+{tls_server}}}
+"""
+
+_TLS_SERVER = """
+    server {{
+        listen 127.0.0.1:{tls_port} ssl http2;
+        ssl_certificate {prefix}/cert.pem;
+        ssl_certificate_key {prefix}/key.pem;
+        ssl_protocols TLSv1.3;
+        root {prefix}/www;
+    }}
 """
 
 
@@ -75,8 +85,9 @@ def _wait_port(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def start_nginx(prefix: str, h1_port: int, h2c_port: int, files: dict[str, bytes]) -> Nginx:
-    """Start nginx serving ``files`` (path under the web root -> content)."""
+def start_nginx(prefix: str, h1_port: int, h2c_port: int, files: dict[str, bytes], tls_port: int | None = None) -> Nginx:
+    """Start nginx serving ``files`` (path under the web root -> content); with ``tls_port``, also
+    HTTP/2 over TLS 1.3 there (a fresh self-signed certificate for localhost)."""
     for sub in ("www", "www/dav", "body", "proxy", "fastcgi", "uwsgi", "scgi"):
         os.makedirs(os.path.join(prefix, sub), exist_ok=True)
     for rel, content in files.items():
@@ -84,14 +95,22 @@ def start_nginx(prefix: str, h1_port: int, h2c_port: int, files: dict[str, bytes
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
             f.write(content)
+    tls_server = ""
+    if tls_port:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-subj", "/CN=localhost", "-days", "2", "-keyout", os.path.join(prefix, "key.pem"),
+                        "-out", os.path.join(prefix, "cert.pem")], check=True, capture_output=True)
+        tls_server = _TLS_SERVER.format(prefix=prefix, tls_port=tls_port)
     conf = os.path.join(prefix, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(_CONF.format(prefix=prefix, h1_port=h1_port, h2c_port=h2c_port))
+        f.write(_CONF.format(prefix=prefix, h1_port=h1_port, h2c_port=h2c_port, tls_server=tls_server))
     proc = subprocess.Popen([NGINX, "-c", conf, "-p", prefix, "-e", os.path.join(prefix, "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_port(h1_port)
         _wait_port(h2c_port)
+        if tls_port:
+            _wait_port(tls_port)
     except RuntimeError:
         proc.kill()
         err = proc.stderr.read().decode() if proc.stderr else ""
