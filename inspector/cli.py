@@ -47,7 +47,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .pipeline import decode_file
 
     pipe, reader = decode_file(args.capture, keylog=_load_keylog(args.keylog))
-    conns = summaries(pipe.connections)
+    conns = summaries(pipe.connections, pipe.registry)
     if reader.warning:
         _warn(f"{args.capture}: {reader.warning}")
     if args.json:

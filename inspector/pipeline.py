@@ -20,7 +20,7 @@ from typing import Any
 
 from . import events as ev
 from .capture.reader import CaptureReader
-from .decoders import registry as default_registry
+from .decoders.registry import Registry
 from .decoders.base import DecodeContext
 from .errors import DecodeError
 from .flows.connection import DECODING, IDLE, NO_DECODER, UNDECIDED, Connection, sender_is_client
@@ -58,7 +58,7 @@ class Pipeline:
         keylog: KeyLog | None = None,
         on_event: EventSink | None = None,
         segments: bool = False,
-        registry: Any = default_registry,
+        registry: Any = None,
     ) -> None:
         self.keylog = keylog if keylog is not None else KeyLog()
         self.on_event = on_event
@@ -66,7 +66,8 @@ class Pipeline:
         self.segments = segments and on_event is not None
         #: someone wants every event: decoders are fed to the end even when ``idle``
         self.detail = on_event is not None
-        self.registry = registry
+        #: decoder selection and capture-wide decoder state (one per capture)
+        self.registry = registry if registry is not None else Registry()
         self.frame = 0
         self.connections: list[Connection] = []
         # flow key (src + dst + sport + dport bytes; UDP keys carry a prefix) -> (connection, direction)
@@ -402,7 +403,7 @@ def decode_file(
     on_event: EventSink | None = None,
     segments: bool = False,
     on_progress: Callable[[int], Any] | None = None,
-    registry: Any = default_registry,
+    registry: Any = None,
 ) -> tuple[Pipeline, CaptureReader]:
     """Decode a whole capture file; returns the finished pipeline and its reader.
 

@@ -12,8 +12,12 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
 
-def connection_summary(conn: Connection) -> dict[str, Any]:
-    """The ``summary --json`` object of one connection (keys documented in the README)."""
+def connection_summary(conn: Connection, registry: Any = None) -> dict[str, Any]:
+    """The ``summary --json`` object of one connection (keys documented in the README).
+
+    ``registry`` (the pipeline's) adds what spans connections: the DNS lookup
+    that named the server, SSE streams and their reconnections.
+    """
     out: dict[str, Any] = {
         "id": conn.id,
         "transport": conn.transport,
@@ -53,11 +57,14 @@ def connection_summary(conn: Connection) -> dict[str, Any]:
         except Exception as e:  # a decoder's summary must not break the report
             extra = {"decoder_error": f"{type(e).__name__}: {e}"}
         out.update(extra)
+    extras = getattr(registry, "connection_extras", None)
+    if extras is not None:
+        out.update(extras(conn.id, conn.ctx.server[0] if conn.ctx else "", conn.start))
     return out
 
 
-def summaries(connections: Iterable[Connection]) -> list[dict[str, Any]]:
-    return [connection_summary(c) for c in connections]
+def summaries(connections: Iterable[Connection], registry: Any = None) -> list[dict[str, Any]]:
+    return [connection_summary(c, registry) for c in connections]
 
 
 def anomalies(s: dict[str, Any]) -> str:

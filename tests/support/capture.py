@@ -38,7 +38,8 @@ def loopback_capture(
     """
     # --immediate-mode: without it packets wait in the kernel ring for up to a
     # second and the last ones are lost when tcpdump is stopped.
-    cmd = [*tcpdump, "-i", interface, "--immediate-mode", "-U", "-n", "-w", path]
+    # -B: a 32 MiB ring; the default drops packets when loopback carries 64 KiB segments
+    cmd = [*tcpdump, "-i", interface, "--immediate-mode", "-B", "32768", "-U", "-n", "-w", path]
     if snaplen:
         cmd += ["-s", str(snaplen)]
     cmd += [bpf]
