@@ -167,6 +167,9 @@ def run(a_iface: str, b_iface: str, delay_s: float, rules: list[Rule], report_pa
                     data, anc, _, _ = s.recvmsg(65536, 64)
                 except BlockingIOError:
                     break
+                except OSError:  # the link went away (lab teardown): stop and report
+                    stop = True
+                    break
                 ts = time.time()
                 for level, kind, payload in anc:
                     if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:

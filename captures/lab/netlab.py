@@ -671,9 +671,13 @@ def measure(pcap: Path, keylog: Path | None) -> dict:
 
 def _step(step: Step, workdir: Path) -> dict:
     """A step for the note, with the throwaway work directory written as $WORK."""
+    def clean(text: str) -> str:
+        text = text.replace(str(workdir), "$WORK").replace(str(HERE), "captures/lab")
+        return "python3" if text == sys.executable else text
+
     d = dataclasses.asdict(step)
-    d["argv"] = [a.replace(str(workdir), "$WORK") for a in d["argv"]]
-    d["note"] = d["note"].replace(str(workdir), "$WORK")
+    d["argv"] = [clean(a) for a in d["argv"]]
+    d["note"] = clean(d["note"])
     return d
 
 
@@ -736,7 +740,7 @@ def _run_once(sc: Scenario, outdir: Path, delay: float, drops: list[dict]) -> di
             "capture_point": "client: tcpdump -i c0 inside the client namespace (10.99.0.1); the client's own veth, so "
                              "server->client packets appear after the delay line and dropped ones never appear"
                              + ("; also server_capture: tcpdump -i s0 inside the server namespace (10.99.0.2), the sender's "
-                                "view, where a dropped packet appears as sent and again as retransmitted" if drops else ""),
+                                "view, where the dropped packet appears too" if drops else ""),
             "topology": {"client": CLIENT_IP, "server": SERVER_IP, "path": "client ns <veth> delay ns (user-space delay line) <veth> server ns",
                          "mtu": 1500, "offloads": "tx checksum, TSO, GSO, GRO off on both ends"},
             "server_capture": server_out.name if server_out else None,
@@ -753,6 +757,24 @@ def _run_once(sc: Scenario, outdir: Path, delay: float, drops: list[dict]) -> di
             "server_capture_measured": measure(server_out, keys_out) if server_out else None,
         }
         return prov
+
+
+def clean_stale() -> list[str]:
+    """Delete ``nilab<pid>{c,d,s}`` namespaces whose lab process no longer exists; return their names."""
+    import re
+
+    gone = []
+    for line in sh("ip", "netns", "list").stdout.splitlines():
+        m = re.fullmatch(r"(nilab(\d+)[cds])(\s.*)?", line.strip())
+        if m and not Path(f"/proc/{m.group(2)}").exists():
+            # Servers, tcpdump and the delay line of the dead run are still inside: stop them by pid.
+            for pid in sh("ip", "netns", "pids", m.group(1), check=False).stdout.split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGTERM)
+            sh("ip", "netns", "del", m.group(1), check=False)
+            shutil.rmtree(f"/etc/netns/{m.group(1)}", ignore_errors=True)
+            gone.append(m.group(1))
+    return gone
 
 
 INDEX_HEAD = """\
@@ -804,7 +826,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--no-index", action="store_true", help="do not rewrite the output directory's README.md")
     i = sub.add_parser("index", help="rewrite the samples README.md from the provenance notes")
     i.add_argument("--out", type=Path, default=SAMPLES)
+    sub.add_parser("clean", help="delete namespaces left by lab runs that were killed (their process is gone)")
     args = p.parse_args(argv)
+    if args.cmd == "clean":
+        for ns in clean_stale():
+            print(f"deleted {ns}")
+        return 0
     if args.cmd == "list":
         for sc in SCENARIOS.values():
             print(f"{sc.name:24} {sc.description}")
@@ -818,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown scenario {n!r}; see 'list'")
     if os.geteuid() != 0:
         p.error("the lab needs root (network namespaces, packet sockets)")
+    # SIGTERM unwinds like Ctrl-C, so the lab's finally blocks stop processes and delete namespaces.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for n in names:
         prov = run_scenario(n, args.out, args.delay_ms)
         m = prov["measured"]
