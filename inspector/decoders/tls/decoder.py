@@ -36,7 +36,7 @@ from ...events import (
 from ...flows.streamindex import Span, StreamIndex
 from ..base import DecodeContext, StreamDecoder
 from .ciphers import SUITES, Opener, Tls13Opener, suite_kx, tls12_openers
-from .constants import ContentType, HandshakeType, alert_name, cipher_name, version_name
+from .constants import HandshakeType, alert_name, cipher_name, version_name
 from .handshake import (
     ClientHello,
     EncryptedExtensions,
@@ -48,6 +48,8 @@ from .handshake import (
     parse_message,
 )
 from .record import HEADER, HEADER_LEN, MAX_RECORD_PAYLOAD, Record, RecordSplitter, looks_like_record
+
+_CCS, _ALERT, _HANDSHAKE, _APPDATA, _HEARTBEAT = 20, 21, 22, 23, 24  # content types as plain ints (hot path)
 
 InnerFactory = Callable[[DecodeContext, "str | None", bytes, int], "StreamDecoder | None"]
 
@@ -308,7 +310,7 @@ class TlsDecoder:
         side.last_frame, side.last_ts = frame, ts
         ctype = rec.type
         log = self.record_log
-        if ctype == ContentType.CHANGE_CIPHER_SPEC:
+        if ctype == _CCS:
             if log is not None:
                 log.append((frame, ctype))
             out.append(TlsChangeCipherSpec(frame=frame, ts=ts, conn=self.ctx.conn, direction=side.name))
@@ -318,7 +320,7 @@ class TlsDecoder:
                 side.keys = [_Key("app", side.pending12)] if side.pending12 is not None else []
                 side.stage = "app"
             return
-        protected = side.encrypting or ctype == ContentType.APPLICATION_DATA
+        protected = side.encrypting or ctype == _APPDATA
         if protected:
             side.protected_seen += 1
             opened = self._open(side, rec, frame, ts, out)
@@ -333,11 +335,11 @@ class TlsDecoder:
             inner_type, content = ctype, rec.payload
         if log is not None:
             log.append((frame, inner_type))
-        if inner_type == ContentType.HANDSHAKE:
+        if inner_type == _HANDSHAKE:
             self._handshake_bytes(side, content, frame, ts, protected, out)
-        elif inner_type == ContentType.APPLICATION_DATA:
+        elif inner_type == _APPDATA:
             self._app_data(side, rec, content, spans, frame, ts, out)
-        elif inner_type == ContentType.ALERT:
+        elif inner_type == _ALERT:
             try:
                 alerts = parse_alert(content)
             except DecodeError as exc:
@@ -357,7 +359,7 @@ class TlsDecoder:
                         encrypted=protected,
                     )
                 )
-        elif inner_type == ContentType.HEARTBEAT:
+        elif inner_type == _HEARTBEAT:
             out.append(self._note(frame, ts, f"heartbeat record ({len(content)} bytes)", side))
         else:
             out.append(self._malformed(frame, ts, f"record with inner content type {inner_type}", side))
@@ -419,7 +421,7 @@ class TlsDecoder:
         early = self.version is None and self.early_offered and side.d == 0
         if early:
             self.early_sent = True
-        if ctype == ContentType.APPLICATION_DATA:
+        if ctype == _APPDATA:
             out.append(
                 TlsApplicationData(frame=frame, ts=ts, conn=self.ctx.conn, direction=side.name, length=length, early=early)
             )
@@ -427,13 +429,13 @@ class TlsDecoder:
                 # without keys, TLS 1.3's client Finished is the client's first protected record
                 key = "client_finished" if self.version >= 0x0304 and "client_finished" not in self.times else "first_app_data"
                 self.times.setdefault(key, ts)
-        elif ctype == ContentType.HANDSHAKE:
+        elif ctype == _HANDSHAKE:
             out.append(TlsEncryptedHandshake(frame=frame, ts=ts, conn=self.ctx.conn, direction=side.name, length=length))
             if side.d == 0:
                 self.times.setdefault("client_finished", ts)
             else:
                 self.times.setdefault("server_finished", ts)
-        elif ctype == ContentType.ALERT:
+        elif ctype == _ALERT:
             self.alerts.append(f"{side.name} encrypted")
             out.append(TlsAlert(frame=frame, ts=ts, conn=self.ctx.conn, direction=side.name, encrypted=True))
         else:
