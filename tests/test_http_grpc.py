@@ -226,3 +226,16 @@ def _varint(n: int) -> bytes:
         out.append(b | (0x80 if n else 0))
         if not n:
             return bytes(out)
+
+
+def test_sniffing_either_side_first(calls):
+    """Which side's bytes the pipeline sees first depends on timing (grpc's server sends its SETTINGS
+    without waiting for the client): both first payloads must identify HTTP/2."""
+    from inspector.decoders.http1 import looks_like_http1
+    from inspector.decoders.http2 import looks_like_h2, looks_like_h2_server
+
+    rows = tshark_json(calls["pcap"], ["tcp.srcport", "tcp.payload"], display_filter="tcp.len > 0")
+    client = next(bytes.fromhex(r["tcp.payload"][0]) for r in rows if int(r["tcp.srcport"][0]) != calls["port"])
+    server = next(bytes.fromhex(r["tcp.payload"][0]) for r in rows if int(r["tcp.srcport"][0]) == calls["port"])
+    assert looks_like_h2(client) and not looks_like_h2_server(client)
+    assert looks_like_h2_server(server) and not looks_like_h2(server) and not looks_like_http1(server)

@@ -128,6 +128,16 @@ def looks_like_h2(client_bytes: bytes) -> bool:
     return n > 0 and client_bytes[:n] == PREFACE[:n]
 
 
+def looks_like_h2_server(server_bytes: bytes) -> bool:
+    """Whether a server's first bytes are an HTTP/2 server connection preface (a SETTINGS frame on
+    stream 0, RFC 9113 §3.4).  h2c servers such as grpc's send it before the client's preface arrives."""
+    if len(server_bytes) < 9:
+        return False
+    hi, lo, ftype, flags, sid = _HDR.unpack_from(server_bytes, 0)
+    length = (hi << 8) | lo
+    return ftype == SETTINGS and flags == 0 and sid == 0 and length % 6 == 0 and length <= 16384
+
+
 # RFC 9113 §5.1 as seen from the wire: (state, input) -> next state.  Inputs are
 # "cH"/"sH" (a header block from client/server), "cD"/"sD" (DATA), "cE"/"sE"
 # (END_STREAM) and "PP" (the stream is promised).  RST_STREAM closes any state.
