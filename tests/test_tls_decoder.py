@@ -382,3 +382,26 @@ def test_tcp_gap_resynchronises_on_the_next_record(real, name):
     assert tail_records >= 2
     tail = sum(n - 5 - (17 if name.startswith("curl13") else 24) for off, n in recs if off > lose_to)
     assert got.endswith(s2c[-tail:]) and len(got) >= tail
+
+
+def test_secrets_arriving_after_the_server_flight_open_later_records():
+    # live capture: the key log grows while packets are decoded
+    log = KeyLog()
+    dec, col = rfc_decoder(log)
+    f = Feeder(dec)
+    f.feed(0, C2S_1)
+    f.feed(1, S2C)
+    assert [e.type for e in f.events][-1] == "ApplicationData"  # the flight stayed opaque
+    log.add_text("\n".join(
+        f"{lab} {CR} {sec.hex()}"
+        for lab, sec in (("CLIENT_HANDSHAKE_TRAFFIC_SECRET", r.CLIENT_HS_TRAFFIC), ("CLIENT_TRAFFIC_SECRET_0", r.CLIENT_AP_TRAFFIC))
+    ))
+    f.feed(0, C2S_2)
+    assert [e.type for e in f.events if e.direction == "c2s"][-2:] == ["Finished", "ApplicationData"]
+    assert bytes(col.data[0]) == r.APP_PAYLOAD
+
+
+def test_capture_starting_mid_connection():
+    dec, col, events = run_rfc(rfc_keylog(), [(1, r.SERVER_HS_RECORD), (0, r.CLIENT_APP_RECORD)])
+    assert [e.type for e in events] == ["ApplicationData", "ApplicationData"]
+    assert dec.summary()["tls"]["decryption"] == "encrypted, no key (the handshake is not in the capture)"

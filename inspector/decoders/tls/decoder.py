@@ -148,6 +148,7 @@ class TlsDecoder:
         self._inner_state = "undecided"  # undecided, active, none, failed
         self._inner_pending: list[tuple[int, bytes, int]] = []
         self._inner_pending_bytes = 0
+        self._keylog_generation = ctx.keylog.generation if ctx.keylog is not None else 0
         #: set to a list to collect (frame, content type) per record, the inner type when opened
         self.record_log: list[tuple[int, int]] | None = None
 
@@ -284,6 +285,8 @@ class TlsDecoder:
     def _decryption_status(self, opened: int, seen: int) -> str:
         if seen == 0:
             return "no encrypted records"
+        if opened == 0 and self.client_hello is None:
+            return "encrypted, no key (the handshake is not in the capture)"
         if opened == 0:
             return self._no_key_reason or "encrypted, no key"
         if opened < seen:
@@ -367,7 +370,13 @@ class TlsDecoder:
     def _open(self, side: _Side, rec: Record, frame: int, ts: float, out: list[Event]) -> tuple[int, bytes] | None:
         keys = side.keys
         if not keys:
-            return None
+            log = self.ctx.keylog
+            if log is not None and log.generation != self._keylog_generation and self._refresh_keys(side):
+                keys = side.keys
+            else:
+                if side.stage == "app":
+                    side.seq += 1  # keep counting: secrets may still arrive (live capture)
+                return None
         header, payload = rec.header, rec.payload
         if side.lost:
             return self._open_after_gap(side, header, payload)
@@ -402,6 +411,40 @@ class TlsDecoder:
             return None
         self._report_key_problem(side, frame, ts, out)
         return None
+
+    def _refresh_keys(self, side: _Side) -> bool:
+        """Secrets were added to the key log since this side's keys were set up (live capture): retry."""
+        log = self.ctx.keylog
+        assert log is not None
+        self._keylog_generation = log.generation
+        ch, sh = self.client_hello, self.server_hello
+        if ch is None or sh is None or self.version is None:
+            return False
+        suite = SUITES.get(sh.cipher_suite)
+        if suite is None:
+            return False
+        if self.version >= 0x0304:
+            if side.stage == "handshake":
+                label = "CLIENT_HANDSHAKE_TRAFFIC_SECRET" if side.d == 0 else "SERVER_HANDSHAKE_TRAFFIC_SECRET"
+            elif side.stage == "app":
+                label = "CLIENT_TRAFFIC_SECRET_0" if side.d == 0 else "SERVER_TRAFFIC_SECRET_0"
+            else:
+                return False
+            secret = self._secret(label)
+            if secret is None:
+                return False
+            side.keys = [_Key(side.stage, Tls13Opener(suite, secret))]
+            return True
+        master = self._secret("CLIENT_RANDOM")
+        if master is None or suite.tls13 or sh.version < 0x0302:
+            return False
+        etm = bool(suite.mac) and sh.encrypt_then_mac and ch.encrypt_then_mac
+        c2s, s2c = tls12_openers(suite, master, ch.random, sh.random, encrypt_then_mac=etm)
+        self.sides[0].pending12, self.sides[1].pending12 = c2s, s2c
+        if not side.encrypting:
+            return False
+        side.keys = [_Key("app", side.pending12)]
+        return True
 
     def _open_after_gap(self, side: _Side, header: bytes, payload: bytes | memoryview) -> tuple[int, bytes] | None:
         """After lost bytes the number of lost records is unknown: search the sequence number."""
