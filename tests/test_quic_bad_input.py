@@ -177,3 +177,15 @@ def test_wrong_key_log() -> None:
     events = [e for f, ts, d, p in datagrams() for e in dec.datagram(d, p, f, ts)]
     others = [e for e in events if isinstance(e, QuicPacket) and e.type in ("handshake", "1rtt")]
     assert others and all(p.pn is None and p.reason.startswith("decryption failed") for p in others)
+
+
+def test_without_records_same_events() -> None:
+    """``records=False`` (very large captures) keeps events and requests, drops only the chunk records."""
+    full, lean = new_decoder(), QuicDecoder(DecodeContext(conn=0, client=("127.0.0.1", 1),
+                                                         server=("127.0.0.1", PORT), keylog=KeyLog.from_file(KEYS)),
+                                            records=False)
+    a = [e for f, ts, d, p in datagrams() for e in full.datagram(d, p, f, ts)] + full.finish()
+    b = [e for f, ts, d, p in datagrams() for e in lean.datagram(d, p, f, ts)] + lean.finish()
+    assert [e.to_dict() for e in a] == [e.to_dict() for e in b]
+    assert full.stream_chunks(1, 0) and not lean.stream_chunks(1, 0)
+    assert requests_of(lean) == expected_requests()

@@ -135,6 +135,40 @@ def test_http3_frames_agree_with_tshark(name: str, quic_captures: dict[str, Capt
         assert all(e.type == "DATA" and e.length > 1200 for e in extra), f"frame {frame}: {extra}"
 
 
+TLS_TYPES = {"ClientHello": 1, "ServerHello": 2, "NewSessionTicket": 4, "EncryptedExtensions": 8, "Certificate": 11,
+             "CertificateVerify": 15, "Finished": 20}
+
+
+@pytest.mark.parametrize("name", ["multi", "zero_rtt", "key_update"])
+def test_tls_in_crypto_frames_agrees_with_tshark(name: str, quic_captures: dict[str, Capture], decoded: dict) -> None:
+    """Handshake messages reassembled from CRYPTO frames, in the frame tshark puts them in."""
+    cap = quic_captures[name]
+    _, events = decoded[name]
+    ours: dict[int, list[int]] = {}
+    for e in events:
+        if e.layer == "tls":
+            ours.setdefault(e.frame, []).append(TLS_TYPES[e.type])
+    rows = tshark_fields(cap.pcap, ["frame.number", "tls.handshake.type"], options=[f"tls.keylog_file:{cap.keylog}"],
+                         display_filter="tls.handshake.type")
+    assert ours == {int(r[0]): [int(x) for x in r[1].split(",")] for r in rows}
+
+
+def test_transport_parameters_agree_with_tshark(quic_captures: dict[str, Capture], decoded: dict) -> None:
+    cap = quic_captures["multi"]
+    _, events = decoded["multi"]
+    names = ["max_idle_timeout", "initial_max_data", "active_connection_id_limit", "initial_source_connection_id"]
+    rows = tshark_fields(cap.pcap, ["frame.number"] + [f"tls.quic.parameter.{n}" for n in names],
+                         options=[f"tls.keylog_file:{cap.keylog}"], display_filter="tls.quic.parameter.initial_max_data")
+    theirs = {int(row[0]): [int(v) if v.isdigit() else v.replace(":", "") for v in row[1:]] for row in rows}
+    ours = {}
+    for e in events:
+        if e.layer == "tls" and e.info and "quic_transport_parameters" in e.info:
+            params = e.info["quic_transport_parameters"]
+            ours[e.frame] = [params.get(n) for n in names]
+            assert e.type in ("ClientHello", "EncryptedExtensions")
+    assert ours == theirs and len(ours) == 2
+
+
 def _sent_headers(cap: Capture) -> tuple[dict, dict, dict]:
     requests, responses = {}, {}
     for conn, exchanges in enumerate(cap.result.connections):

@@ -149,6 +149,7 @@ class Http3Decoder:
         self.goaway: dict[str, int] = {}
         self.control_streams: list[int | None] = [None, None]
         self._noted: set[str] = set()
+        self._last = (0, 0.0)  # the last frame that delivered stream bytes (for end-of-capture notes)
 
     # ------------------------------------------------------------------ input
 
@@ -156,6 +157,7 @@ class Http3Decoder:
                     frame: int, ts: float) -> list[Event]:
         """Take the next in-order ``data`` of a stream (starting at stream ``offset``)."""
         events: list[Event] = []
+        self._last = (frame, ts)
         st = self.streams.get((direction, stream_id))
         if st is None:
             st = self.streams[(direction, stream_id)] = _Stream(direction, stream_id, self._initial_kind(stream_id))
@@ -518,7 +520,7 @@ class Http3Decoder:
     def finish(self) -> list[Event]:
         events: list[Event] = []
         for (direction, stream_id), pending in sorted(self._blocked.items()):
-            events.append(Note(frame=0, ts=0.0, conn=self.conn, layer="http3", severity="warning",
+            events.append(Note(frame=self._last[0], ts=self._last[1], conn=self.conn, layer="http3", severity="warning",
                                direction=DIRECTIONS[direction],
                                message=f"stream {stream_id}: {frame_name(pending.code)} never decoded: the QPACK "
                                        "encoder-stream inserts it refers to were not captured"))

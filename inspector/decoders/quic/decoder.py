@@ -118,8 +118,12 @@ class QuicDecoder:
     :meth:`finish`, :attr:`losses`.
     """
 
-    def __init__(self, ctx: DecodeContext, *, app: Any = None) -> None:
+    def __init__(self, ctx: DecodeContext, *, app: Any = None, records: bool = True) -> None:
+        """``app`` replaces the HTTP/3 decoder; ``records=False`` drops the per-stream chunk records
+        (memory for very large captures; :meth:`stream_chunks` is then empty)."""
         self.ctx = ctx
+        self.records = records
+        self._last = (0, 0.0)  # frame and time of the last datagram
         self.conn = ctx.conn
         self.keylog = ctx.keylog
         self.cids = CidTracker()
@@ -171,6 +175,7 @@ class QuicDecoder:
     def datagram(self, direction: int, data: bytes, frame: int, ts: float) -> list[Event]:
         """Decode every packet of one UDP payload."""
         self.datagrams += 1
+        self._last = (frame, ts)
         events: list[Event] = []
         data = bytes(data)
         offset = 0
@@ -637,7 +642,8 @@ class QuicDecoder:
                 self._note(events, frame, ts, direction, "max-streams",
                            f"more than {MAX_STREAMS} streams: later streams are not reassembled")
                 return
-            st = self.streams[(direction, sid)] = StreamState(direction, sid, Reassembler(STREAM_BUFFER_LIMIT))
+            st = self.streams[(direction, sid)] = StreamState(direction, sid,
+                                                              Reassembler(STREAM_BUFFER_LIMIT, self.records))
         asm = st.asm
         offset = f.fields["offset"]
         if f.fields["fin"]:
@@ -651,7 +657,7 @@ class QuicDecoder:
         if asm.overflowed and f"overflow-{sid}" not in self._noted:
             self._note(events, frame, ts, direction, f"overflow-{sid}",
                        f"stream {sid}: reassembly buffer full, bytes past a gap dropped")
-        for chunk in asm.chunks[-_count_new(asm.chunks, before):] if data else ():
+        for chunk in asm.last_chunks:
             st.index.add(Span(chunk.offset, chunk.offset + chunk.length, chunk.frame, chunk.arrival_ts,
                               chunk.delivered_ts, chunk.arrival_frame))
         done = asm.fin is not None and asm.delivered >= asm.fin and not st.finished
@@ -787,7 +793,7 @@ class QuicDecoder:
                     frame=frame, ts=ts, conn=self.conn, direction=DIRECTIONS[direction], space=space, pn=pn,
                     detected=detected, streams=sorted(s for s in streams if s >= 0), resent=resent))
         events.extend(self.losses)
-        last_frame, last_ts = self._last_seen()
+        last_frame, last_ts = self._last
         for (direction, sid), st in sorted(self.streams.items()):
             holes = st.asm.holes()
             if holes and st.reset is None:
@@ -797,14 +803,6 @@ class QuicDecoder:
         if self.app is not None:
             events.extend(self.app.finish())
         return events
-
-    def _last_seen(self) -> tuple[int, float]:
-        frame, ts = 0, 0.0
-        for ledger in self.ledgers.values():
-            for sent in ledger.unacked.values():
-                if sent.frame > frame:
-                    frame, ts = sent.frame, sent.ts
-        return frame, ts
 
     # ------------------------------------------------------------------ analyses
 
@@ -882,16 +880,6 @@ class QuicDecoder:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
-
-
-def _count_new(chunks: list[Chunk], before: int) -> int:
-    """How many trailing chunks start at or after stream offset ``before``."""
-    n = 0
-    for chunk in reversed(chunks):
-        if chunk.offset < before:
-            break
-        n += 1
-    return n
 
 
 def _crypto_reason(exc: Exception) -> str:

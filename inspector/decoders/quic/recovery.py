@@ -53,7 +53,7 @@ class Reassembler:
     """In-order delivery of one direction of one stream, with a bounded out-of-order buffer."""
 
     __slots__ = ("delivered", "highest", "limit", "_starts", "_pending", "pending_bytes", "chunks", "arrivals",
-                 "fin", "overflowed", "keep_records")
+                 "fin", "overflowed", "keep_records", "last_chunks")
 
     def __init__(self, limit: int, keep_records: bool = True) -> None:
         self.delivered = 0  #: offset of the first byte not yet deliverable
@@ -67,9 +67,13 @@ class Reassembler:
         self.arrivals: list[Arrival] = []
         self.fin: int | None = None  #: final size, once known
         self.overflowed = False
+        self.last_chunks: list[Chunk] = []  #: the chunks the last :meth:`add` made deliverable
 
     def add(self, offset: int, data: bytes, frame: int, ts: float, pn: int) -> tuple[bytes, int, int]:
         """Take a frame's bytes; returns (deliverable bytes, new bytes, bytes already seen).
+
+        :attr:`last_chunks` then holds the runs made deliverable (whether or
+        not records are kept).
 
         The deliverable bytes start at the old ``delivered`` offset.  Bytes
         past the buffer limit are dropped (``overflowed`` is set) and the
@@ -92,14 +96,17 @@ class Reassembler:
         if end > self.highest:
             self.highest = end
         out = []
+        new: list[Chunk] = []
         while self._pending and self._pending[0][0] == self.delivered:
             start, piece, arrival, arrival_frame, first_pn = self._pending.pop(0)
             self._starts.pop(0)
             self.pending_bytes -= len(piece)
             out.append(piece)
             self.delivered += len(piece)
-            if self.keep_records:
-                self.chunks.append(Chunk(start, len(piece), arrival, ts, frame, arrival_frame, first_pn))
+            new.append(Chunk(start, len(piece), arrival, ts, frame, arrival_frame, first_pn))
+        if new and self.keep_records:
+            self.chunks.extend(new)
+        self.last_chunks = new
         return b"".join(out), fresh, len(data) - fresh
 
     def _missing(self, start: int, end: int) -> Iterable[tuple[int, int]]:
