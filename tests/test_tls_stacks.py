@@ -225,6 +225,8 @@ def test_tls13_resumption_and_accepted_early_data(captures):
         "accepted",
         0,
     )
+    assert second["times_ms"]["first_app_data"] == 0.0  # sent with the ClientHello
+    assert 0 < second["times_ms"]["server_hello"] <= second["times_ms"]["client_finished"]
     _, events, col, _ = decoded(captures, "s13_resume_early").conns[1]
     early = [e for e in events if isinstance(e, TlsApplicationData) and e.early]
     assert early and all(e.direction == "c2s" for e in early)
@@ -240,6 +242,8 @@ def test_tls13_rejected_early_data(captures):
     assert b"Early data was rejected" in cap.outputs[0]
     (s,) = _summaries(captures, "s13_early_rejected")
     assert (s["resumed"], s["early_data"], s["handshake_rtts"]) == (False, "rejected", 1)
+    t = s["times_ms"]
+    assert 0 < t["server_hello"] <= t["client_finished"] <= t["first_app_data"]  # the refused 0-RTT does not count
     _, events, _, _ = decoded(captures, "s13_early_rejected").conns[0]
     assert any(isinstance(e, Note) and "0-RTT data rejected" in e.message for e in events)
 

@@ -301,7 +301,10 @@ class TlsDecoder:
             v = t.get(key)
             return None if v is None or start is None else round((v - start) * 1000, 3)
 
-        return {k: rel(k) for k in ("server_hello", "server_finished", "client_finished", "first_app_data")}
+        out = {k: rel(k) for k in ("server_hello", "server_finished", "client_finished", "first_app_data")}
+        if self.early_status == "accepted" and "early_data" in t:
+            out["first_app_data"] = rel("early_data")
+        return out
 
     # ------------------------------------------------------------------ records
 
@@ -735,7 +738,8 @@ class TlsDecoder:
             )
         )
         if side.d == 0:
-            self.times.setdefault("first_app_data", ts)
+            # 0-RTT data counts as the first application data only if the server accepts it
+            self.times.setdefault("early_data" if early else "first_app_data", ts)
         if not content:
             return
         arrival_span = max(spans, key=_arrival) if len(spans) > 1 else spans[0]
