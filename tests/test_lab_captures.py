@@ -91,7 +91,7 @@ def rtt_ms(name: str) -> float:
 
 
 ALL = ["tcp-handshake", "tls12-vs-tls13", "tls13-resumption-0rtt", "http1-keepalive", "http2-multiplex", "http2-lossy",
-       "http2-tail-loss", "http3-lossy", "http3-multiplex", "websocket", "push-feed", "grpc", "dns-then-connect"]
+       "http2-tail-loss", "http2-flow-control", "http3-lossy", "http3-multiplex", "websocket", "push-feed", "grpc", "dns-then-connect"]
 TCP = [n for n in ALL if not n.startswith("http3")]
 LOSSY = ["http2-lossy", "http2-tail-loss", "http3-lossy"]
 
@@ -285,7 +285,15 @@ def test_http1_keepalive_vs_connection_per_request_vs_parallel_vs_pipelined() ->
         by_stream[int(s[0])].append((int(f[0]), float(t[0]), uris))
     assert sorted(by_stream) == list(range(8))
     assert len(by_stream[0]) == 3  # keep-alive: three requests, one connection
-    assert all(len(by_stream[s]) == 1 for s in range(1, 7))  # one request per connection
+    assert all(len(by_stream[s]) == 1 for s in range(1, 4))  # one request per connection
+    # Six requests, at most three connections: each connection carries two, and its second
+    # request waits until the first response on it is complete (no free connection before).
+    resp_t = defaultdict(list)
+    for t, s in fields("http1-keepalive", ["frame.time_epoch", "tcp.stream"], "http.response"):
+        resp_t[int(s)].append(float(t))
+    for s in (4, 5, 6):
+        assert len(by_stream[s]) == 2
+        assert by_stream[s][1][1] >= resp_t[s][0]
     syn = {int(s): float(t) for t, s in fields("http1-keepalive", ["frame.time_epoch", "tcp.stream"], "tcp.flags.syn==1 && tcp.flags.ack==0")}
     rtt = rtt_ms("http1-keepalive") / 1000
     # Parallel connections: all three SYNs leave together (within a few ms), far less than an RTT apart.
@@ -447,3 +455,44 @@ def test_http3_multiplex_clean() -> None:
     assert flights_before("http3-multiplex", f"ip.src == {CLIENT} && quic.stream.stream_id == 0") == 1
     # The same six requests over TCP + TLS 1.3 (http2-multiplex) waited two round trips.
     assert flights_before("http2-multiplex", f"ip.src == {CLIENT} && http2.type == 1") == 2
+
+
+def test_http2_flow_control_zero_window_stalls() -> None:
+    out = rows("http2-flow-control", ["frame.time_epoch", "ip.src", "http2.streamid", "http2.type", "http2.length",
+                                      "http2.window_update.window_size_increment", "http2.settings.initial_window_size"],
+               "http2", ("-d", "tcp.port==8080,http2"))
+    rtt = rtt_ms("http2-flow-control") / 1000
+    initial = None
+    data: dict[int, list[tuple[float, int]]] = defaultdict(list)  # stream -> (arrival, bytes)
+    credit: dict[int, list[tuple[float, int]]] = defaultdict(list)  # stream -> (sent, increment)
+    for t, src, sids, types, lengths, incs, iws in out:
+        when = float(t[0])
+        incs_it = iter(incs)
+        if src[0] == CLIENT and iws:
+            initial = int(iws[0])
+        for sid, typ, ln in zip(sids, types, lengths):
+            if typ == "0" and src[0] == SERVER and int(ln):
+                data[int(sid)].append((when, int(ln)))
+            elif typ == "8":
+                inc = int(next(incs_it))
+                if src[0] == CLIENT and sid != "0":
+                    credit[int(sid)].append((when, inc))
+    assert initial == 4095  # nghttp -w 12
+    assert len(data) == 2
+    for sid, frames in data.items():
+        assert sum(n for _, n in frames) == 16000
+        total, stalls = 0, 0
+        for i, (t, n) in enumerate(frames):
+            total += n
+            # Credit the server had: the initial window plus every WINDOW_UPDATE the client sent
+            # early enough to reach the server before this data left (one RTT before it arrived).
+            window = initial + sum(inc for u, inc in credit[sid] if u <= t - rtt + 0.003)
+            assert total <= window, (sid, i, total, window)
+            if i + 1 < len(frames) and frames[i + 1][0] - t > 0.8 * rtt:
+                stalls += 1
+                assert total == window  # it stopped exactly at a zero window
+                # ...and resumed one RTT (plus nginx's reaction) after the client's next WINDOW_UPDATE.
+                nxt = frames[i + 1][0]
+                sent = min(u for u, _ in credit[sid] if u > t - 0.003)
+                assert rtt - 0.002 <= nxt - sent < rtt + 0.010
+        assert stalls >= 2

@@ -364,6 +364,7 @@ http {{
     server {{
         listen {ip}:80;
         listen {ip}:443 ssl http2;
+        listen {ip}:8080 http2;
         server_name {host};
         root {root};
         ssl_certificate {cert};
@@ -376,12 +377,13 @@ http {{
 
 
 def start_nginx(lab: Lab, root: Path, tls: dict[str, Path], extra: str = "") -> None:
-    """nginx (one process, no daemon) in the server namespace on :80 and :443 (TLS, HTTP/2)."""
+    """nginx (one process, no daemon) in the server namespace: :80 HTTP/1.1, :443 TLS (HTTP/2 by ALPN), :8080 h2c."""
     conf = lab.workdir / "nginx.conf"
     conf.write_text(NGINX_CONF.format(wd=lab.workdir, ip=SERVER_IP, host=HOST, root=root, cert=tls["cert"], key=tls["key"], extra=extra))
     lab.spawn("server", ["nginx", "-e", str(lab.workdir / "nginx-error.log"), "-c", str(conf)], note="nginx.conf:\n" + conf.read_text())
     lab.wait_listening("server", 443)
     lab.wait_listening("server", 80)
+    lab.wait_listening("server", 8080)
 
 
 def curl(lab: Lab, args: Sequence[str], keylog: Path | None = None, note: str = "") -> subprocess.CompletedProcess:
@@ -469,7 +471,7 @@ H1 = {**MULTI, "/big.bin": 40000}
 
 
 @scenario("http1-keepalive", "HTTP/1.1 to nginx: three GETs on one kept-alive connection, then one connection each, "
-          "then three parallel connections, then three pipelined requests behind a 40 kB response",
+          "then six GETs over at most three parallel connections, then three pipelined requests behind a 40 kB response",
           tools=["curl", "nginx"])
 def http1_keepalive(lab: Lab, ctx: dict) -> None:
     root = make_docroot(lab.workdir, H1)
@@ -481,10 +483,23 @@ def http1_keepalive(lab: Lab, ctx: dict) -> None:
         time.sleep(0.2)
         curl(lab, ["-H", "Connection: close", *outs], note="part 2 (tcp.streams 1-3): Connection: close, one connection per request")
         time.sleep(0.2)
-        curl(lab, ["--parallel", "--parallel-immediate", "--parallel-max", "3", *outs], note="part 3 (tcp.streams 4-6): three parallel connections")
+        six = [x for i in range(1, 7) for x in (f"http://{HOST}/obj/{i}.txt", "-o", "/dev/null")]
+        curl(lab, ["--parallel", "--parallel-immediate", "--parallel-max", "3", *six],
+             note="part 3 (tcp.streams 4-6): six GETs, at most three connections: requests 4-6 wait for a free connection")
         time.sleep(0.2)
         lab.run("client", [sys.executable, str(HERE / "h1pipeline.py"), HOST, SERVER_IP, "80", "/big.bin", "/obj/1.txt", "/obj/2.txt"],
                 note="part 4 (tcp.stream 7): three pipelined requests in one write; the 40 kB response comes first")
+
+
+@scenario("http2-flow-control", "nghttp (h2c, prior knowledge) fetches two 16 kB objects with a 4 kB stream window: "
+          "nginx stops at a zero window on each stream until the client's WINDOW_UPDATE arrives, one RTT later",
+          tools=["nghttp2", "nginx"])
+def http2_flow_control(lab: Lab, ctx: dict) -> None:
+    root = make_docroot(lab.workdir, LOSSY)
+    start_nginx(lab, root, make_tls_material(lab.workdir))
+    with lab.capture(ctx["pcap"]):
+        lab.run("client", ["nghttp", "-n", "-w", "12", f"http://{SERVER_IP}:8080/obj/1.bin", f"http://{SERVER_IP}:8080/obj/2.bin"],
+                note="nghttp -w 12: SETTINGS_INITIAL_WINDOW_SIZE 4095 for each stream")
 
 
 def _h2_workload(lab: Lab, ctx: dict, objects: dict[str, int]) -> None:
