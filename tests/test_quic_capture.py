@@ -21,14 +21,11 @@ tshark 4.0 differences we document rather than copy:
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
 from inspector.capture.reader import CaptureReader
-from inspector.decoders import registry
-from inspector.decoders.quic import QuicDecoder, looks_like_quic
+from inspector.decoders.quic import looks_like_quic
 from inspector.decoders.quic.frames import FRAME_NAMES
 from inspector.decoders.quic.packet import VERSION_1, VERSION_2
 from inspector.events import Http3Frame, QuicLoss, QuicPacket, QuicRetry, QuicVersionNegotiation, json_default
@@ -356,21 +353,10 @@ def test_compatible_version_negotiation(decoded: dict) -> None:
 # ---------------------------------------------------------------- through the pipeline
 
 
-def quic_registry() -> SimpleNamespace:
-    """The default registry, with UDP flows that look like QUIC handed to QuicDecoder (the hook asked of the lead)."""
-
-    def choose_datagram(ctx: Any, direction: int, payload: bytes) -> Any:
-        if looks_like_quic(payload, (ctx.client[1], ctx.server[1])):
-            return QuicDecoder(ctx)
-        return registry.choose_datagram(ctx, direction, payload)
-
-    return SimpleNamespace(choose_stream=registry.choose_stream, choose_datagram=choose_datagram,
-                           inner_stream=registry.inner_stream)
-
-
 def run_pipeline(cap: Capture) -> tuple[Pipeline, list]:
     events: list = []
-    pipe = Pipeline(keylog=KeyLog.from_file(cap.keylog), on_event=events.append, registry=quic_registry())
+    # the default registry: UDP flows whose first datagram looks like QUIC go to QuicDecoder
+    pipe = Pipeline(keylog=KeyLog.from_file(cap.keylog), on_event=events.append)
     for ts, linktype, data, orig in CaptureReader(cap.pcap):
         pipe.feed(ts, linktype, data, orig)
     pipe.finish()
