@@ -40,6 +40,7 @@ ALL = [
     "curl12_cbc_sha256",
     "curl12_rsa_cbc_sha1",
     "curl12_rsa_gcm384",
+    "s12_cbc_mac_then_encrypt",
     "s13_resume_early",
     "s12_resume_session_id",
     "s12_resume_ticket",
@@ -183,6 +184,12 @@ def test_hello_fields_agree_with_tshark(captures, name):
         assert dec.summary()["app"] == (t["alpn"] or "tls")
 
 
+def captures_etm(captures, name) -> bool:
+    """Whether tshark sees encrypt_then_mac (extension 22) in the ServerHello."""
+    rows = tshark_fields(str(captures[name].pcap), ["tls.handshake.extension.type"], display_filter="tls.handshake.type == 2")
+    return "22" in rows[0][0].split(",")
+
+
 def _summaries(captures, name):
     return [dec.summary()["tls"] for dec, *_ in decoded(captures, name).conns]
 
@@ -198,6 +205,9 @@ def test_handshake_cost_full_handshakes(captures):
         assert (s["version"], s["handshake_rtts"], s["resumed"]) == ("1.2", 2, False)
         t = s["times_ms"]
         assert 0 < t["server_hello"] <= t["client_finished"] <= t["server_finished"] <= t["first_app_data"]
+    (s,) = _summaries(captures, "s12_cbc_mac_then_encrypt")
+    assert s["cipher"] == "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384" and not captures_etm(captures, "s12_cbc_mac_then_encrypt")
+    assert captures_etm(captures, "curl12_cbc_sha256")  # the other CBC capture is encrypt-then-MAC
     (s,) = _summaries(captures, "curl12_h1_chacha")
     assert s["cipher"] == "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
     (s,) = _summaries(captures, "curl13_h2_aes128")

@@ -120,6 +120,9 @@ SCENARIOS: dict[str, Callable[[int, Path], list[bytes]]] = {
     "curl12_cbc_sha256": _curl(["--http1.1", "--tls-max", "1.2", "--ciphers", "ECDHE-RSA-AES128-SHA256"]),
     "curl12_rsa_cbc_sha1": _curl(["--http1.1", "--tls-max", "1.2", "--ciphers", "AES256-SHA"], "/big.bin"),
     "curl12_rsa_gcm384": _curl(["--http2", "--tls-max", "1.2", "--ciphers", "AES256-GCM-SHA384"]),
+    "s12_cbc_mac_then_encrypt": lambda port, keylog: [
+        s_client(port, keylog, ["-tls1_2", "-cipher", "ECDHE-RSA-AES256-SHA384", "-no_etm"]).stdout
+    ],
     # resumption and 0-RTT
     "s13_resume_early": _s_client_pair([], [], early=True),
     "s12_resume_session_id": _s_client_pair(["-tls1_2", "-no_ticket"], ["-tls1_2", "-no_ticket"]),
