@@ -14,12 +14,12 @@ from collections import Counter
 
 import pytest
 
-from inspector.decoders.tls import TlsDecoder
+from inspector.decoders.registry import Registry
+from inspector.decoders.tls import TlsDecoder, looks_like_tls
 from inspector.events import Note, StreamGap, TlsApplicationData
 from inspector.keylog import KeyLog
 from inspector.output.summary import connection_summary
 from inspector.pipeline import decode_file
-from tests.support import tls_registry
 from tests.support.capture import TCPDUMP, free_port, loopback_capture, tshark_fields
 from tests.support.netns import routed_path
 from tests.support.tcp_captures import nft_forward_drop_rules
@@ -70,7 +70,8 @@ def lossy(d):
     return d / "lossy.pcap", keys
 
 
-def run(pcap, keylog, registry=tls_registry):
+def run(pcap, keylog, registry=None):
+    """Decode with the project's registry (``None``) unless a test passes its own."""
     events = []
     pipe, _ = decode_file(str(pcap), keylog=keylog, on_event=events.append, registry=registry)
     return pipe, events
@@ -93,12 +94,13 @@ class SpanRecorder:
         return getattr(self.inner, name)
 
 
-class RecordingRegistry:
-    choose_datagram = staticmethod(tls_registry.choose_datagram)
+class RecordingRegistry(Registry):
+    """The project's registry, with the TLS decoder's inner decoder wrapped in a SpanRecorder."""
 
-    @staticmethod
-    def choose_stream(ctx, direction, first):
-        return TlsDecoder(ctx, lambda *a: SpanRecorder(tls_registry.inner_stream(*a)))
+    def choose_stream(self, ctx, direction, first):
+        if looks_like_tls(first):
+            return TlsDecoder(ctx, lambda *a: SpanRecorder(self.inner_stream(*a)))
+        return super().choose_stream(ctx, direction, first)
 
 
 def http2_types_by_frame(events):
@@ -130,7 +132,7 @@ def test_http2_inside_tls_agrees_with_tshark(caps, name):
 def test_lossy_capture_decrypts_like_tshark_and_shows_waiting(caps):
     pcap, keys = caps["lossy"]
     SpanRecorder.spans = []
-    pipe, events = run(pcap, KeyLog.from_file(str(keys)), RecordingRegistry)
+    pipe, events = run(pcap, KeyLog.from_file(str(keys)), RecordingRegistry())
     (conn,) = pipe.connections
     s = connection_summary(conn)
     assert s["app"] == "h2" and s["requests"][0]["status"] == 200
