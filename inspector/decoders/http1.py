@@ -72,7 +72,7 @@ def looks_like_http1(client_bytes: bytes) -> bool:
 
 
 _KNOWN_METHODS = {b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE",
-                  b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"PRI"}
+                  b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK"}
 
 
 def parse_head(block: bytes) -> tuple[bytes, Headers, list[str]]:
