@@ -91,9 +91,9 @@ def rtt_ms(name: str) -> float:
 
 
 ALL = ["tcp-handshake", "tls12-vs-tls13", "tls13-resumption-0rtt", "http1-keepalive", "http2-multiplex", "http2-lossy",
-       "http2-tail-loss", "http2-flow-control", "http3-lossy", "http3-multiplex", "websocket", "push-feed", "grpc", "dns-then-connect"]
+       "http2-tail-loss", "http2-flow-control", "http3-lossy", "http3-multiplex", "websocket", "websocket-lossy", "push-feed", "grpc", "dns-then-connect"]
 TCP = [n for n in ALL if not n.startswith("http3")]
-LOSSY = ["http2-lossy", "http2-tail-loss", "http3-lossy"]
+LOSSY = ["http2-lossy", "http2-tail-loss", "http3-lossy", "websocket-lossy"]
 
 
 def test_every_scenario_has_a_committed_capture() -> None:
@@ -405,7 +405,7 @@ def test_server_side_capture_sees_what_the_client_never_got(name: str) -> None:
     assert len(server) == len(client) + len(prov["delay_line"]["dropped"])
 
 
-@pytest.mark.parametrize("name", ["http2-lossy", "http2-tail-loss"])
+@pytest.mark.parametrize("name", ["http2-lossy", "http2-tail-loss", "websocket-lossy"])
 def test_tcp_sender_view_original_then_retransmission(name: str) -> None:
     _, _, prov = sample(name)
     (drop,) = prov["delay_line"]["dropped"]
@@ -496,3 +496,21 @@ def test_http2_flow_control_zero_window_stalls() -> None:
                 sent = min(u for u, _ in credit[sid] if u > t - 0.003)
                 assert rtt - 0.002 <= nxt - sent < rtt + 0.010
         assert stalls >= 2
+
+
+def test_websocket_lossy_messages_wait_behind_the_lost_one() -> None:
+    _, _, prov = sample("websocket-lossy")
+    (drop,) = prov["delay_line"]["dropped"]
+    rel = int(drop["what"].split("rel_seq=")[1].split()[0])
+    # The client saw the gap, then the missing segment once, later.
+    assert len(fields("websocket-lossy", ["frame.number"], "tcp.analysis.lost_segment")) == 1
+    (late,) = fields("websocket-lossy", ["frame.number", "frame.time_epoch"], f"ip.src == {SERVER} && tcp.seq == {rel + 1}")
+    # tshark delivers each message in the frame that completed it: messages 1-2 on arrival,
+    # then the retransmitted segment completes the lost message 3 and the five behind it at once.
+    msgs = fields("websocket-lossy", ["frame.number", "websocket.opcode"], "websocket && websocket.opcode == 2")
+    per_frame = [(int(f), len(ops.split(","))) for f, ops in msgs]
+    assert sum(n for _, n in per_frame) == 8
+    assert per_frame[-1] == (int(late[0]), 6)
+    # Those five had arrived before it: every server data segment after the gap came earlier.
+    before = fields("websocket-lossy", ["frame.number"], f"ip.src == {SERVER} && tcp.seq > {rel + 1} && tcp.len > 0 && frame.number < {late[0]}")
+    assert len(before) == 5

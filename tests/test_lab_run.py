@@ -47,7 +47,7 @@ def test_delay_is_real(lossy_run: tuple[Path, dict]) -> None:
 def test_only_the_named_packet_is_lost(lossy_run: tuple[Path, dict]) -> None:
     pcap, prov = lossy_run
     dropped = prov["delay_line"]["dropped"]
-    assert len(dropped) == 1 and dropped[0]["what"].startswith("tcp data segment #1 ")
+    assert len(dropped) == 1 and dropped[0]["what"].startswith("tcp data segment #1: rel_seq=0 ")
     # The client never saw the original; it sees exactly one copy of the response, a retransmission.
     data = tshark_fields(str(pcap), ["frame.time_epoch", "tcp.seq", "tcp.len"],
                          display_filter="ip.src == 10.99.0.2 && tcp.len > 0")

@@ -89,10 +89,10 @@ class Rule:
         if plen <= 0:
             return None
         self.count_data += 1
+        start = (seq - self.isn[flow] - 1) & 0xFFFFFFFF if flow in self.isn else None
         if self.count_data in self.nth_data:
-            return f"tcp data segment #{self.count_data} seq={seq} len={plen}"
-        if self.bytes and flow in self.isn:
-            start = (seq - self.isn[flow] - 1) & 0xFFFFFFFF
+            return f"tcp data segment #{self.count_data}: rel_seq={start} len={plen}"
+        if self.bytes and start is not None:
             for b in self.bytes - self.hit_bytes:
                 if start <= b < start + plen:
                     self.hit_bytes.add(b)

@@ -569,6 +569,18 @@ def websocket(lab: Lab, ctx: dict) -> None:
         lab.run("client", [sys.executable, peer, "client", "--url", f"ws://{HOST}:8765/echo", "--ip", SERVER_IP])
 
 
+@scenario("websocket-lossy", "websockets library: the server pushes eight 1200-byte binary messages back to back; "
+          "the segment holding the third is dropped, so the messages behind it wait for its retransmission",
+          drops=[{"dir": "s2c", "proto": "tcp", "port": 8765, "nth_data": [4]}], tools=["websockets"])
+def websocket_lossy(lab: Lab, ctx: dict) -> None:
+    peer = str(HERE / "wspeer.py")
+    lab.spawn("server", [sys.executable, peer, "server", "--host", SERVER_IP, "--port", "8765"])
+    lab.wait_listening("server", 8765)
+    with lab.capture(ctx["pcap"]):
+        lab.run("client", [sys.executable, peer, "client", "--url", f"ws://{HOST}:8765/burst", "--ip", SERVER_IP],
+                note="server data segments: 1 = the 101 response, 2.. = one message each; the 4th (message 3) is dropped")
+
+
 @scenario("push-feed", "the same feed (4 updates, 250 ms apart) by short polling (every 200 ms), long polling, "
           "SSE and WebSocket, one after another; each update carries its publish time",
           tools=["websockets"])

@@ -2,13 +2,15 @@
 
     python wspeer.py server --host IP --port 8765
     python wspeer.py client --url ws://lab.test:8765/echo --ip IP
+    python wspeer.py client --url ws://lab.test:8765/burst --ip IP
 
 The client upgrades, sends three text messages and one binary message (each echoed),
 sends a ping and waits for its pong, then receives a ping the server sends (the
 library answers it with a pong), and closes with code 1000.  permessage-deflate is
 off on both sides so each message is one plain frame (masked client->server) and
 the framing overhead is visible; automatic keepalive pings are off so the only
-pings are the two above.
+pings are the two above.  On ``/burst`` the server instead pushes ``BURST`` binary
+messages of ``BURST_SIZE`` bytes back to back, and the client closes after the last.
 """
 
 from __future__ import annotations
@@ -24,7 +26,17 @@ MESSAGES = ["hello lab", "a second, slightly longer text message for the framing
 BINARY = bytes(range(64))
 
 
+BURST = 8  # messages the server pushes at once on /burst
+BURST_SIZE = 1200  # bytes each: one TCP segment per message
+
+
 async def echo(ws) -> None:  # type: ignore[no-untyped-def]
+    if ws.request.path == "/burst":
+        # A burst of server->client messages written back to back, then wait for the client's close.
+        for i in range(BURST):
+            await ws.send(bytes([0x30 + i]) * BURST_SIZE)
+        await ws.wait_closed()
+        return
     n = 0
     async for msg in ws:
         await ws.send(msg)
@@ -45,6 +57,12 @@ async def run_client(args: argparse.Namespace) -> None:
     name, port = host.rsplit(":", 1)
     sock_args = {"host": args.ip, "port": int(port)} if args.ip else {}
     async with connect(args.url, compression=None, ping_interval=None, user_agent_header="lab-ws-client", **sock_args) as ws:
+        if args.url.endswith("/burst"):
+            got = [await ws.recv() for _ in range(BURST)]
+            assert [m[0] - 0x30 for m in got] == list(range(BURST))
+            await ws.close(1000, "done")
+            print("ok")
+            return
         for m in MESSAGES:
             await ws.send(m)
             assert await ws.recv() == m
