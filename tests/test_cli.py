@@ -61,7 +61,10 @@ def test_summary_text_lists_connections(http_pcap: str) -> None:
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert "3 connections" in lines[0] and "iRTT" in lines[1]
-    assert sum(1 for line in lines if "127.0.0.1:" in line) == 3
+    rows = [line.split() for line in lines[2:] if line[:4].strip().isdigit()]
+    assert [r[0] for r in rows] == ["0", "1", "2"] and all(r[1] == "http/1.1" for r in rows)
+    # the requests curl made are listed under their connections
+    assert sum(1 for line in lines if line.strip().startswith(("GET ", "POST "))) == 4
 
 
 def test_library_never_imports_the_ui() -> None:

@@ -24,13 +24,16 @@ def test_summary_fields_for_real_http(http_pcap: str) -> None:
     conns = summary(http_pcap)
     assert len(conns) == 3
     for c in conns:
-        assert c["transport"] == "tcp" and c["app"] == "tcp"
+        assert c["transport"] == "tcp" and c["app"] == "http/1.1"
         assert c["client"].startswith("127.0.0.1:") and c["server"].startswith("127.0.0.1:")
         assert c["tcp"]["handshake"] == "complete"
         assert c["tcp"]["closed_by"] == "client"  # curl closes first when it is done
         assert c["tcp"]["retransmissions"] == 0
         assert c["end"] >= c["start"]
         assert c["tcp"]["options"]["client"]["sack_permitted"]
+    # the requests are the ones curl made (see tests/support/tcp_captures.py)
+    assert [[(r["method"], r["path"], r["status"]) for r in c["requests"]] for c in conns] == [
+        [("GET", "/a", 200), ("GET", "/bb", 200)], [("GET", "/c", 200)], [("POST", "/post", 201)]]
     # packets and bytes per conversation agree with tshark's conversation table
     rows = tshark_fields(http_pcap, ["tcp.stream", "frame.len"])
     for c in conns:

@@ -106,7 +106,7 @@ def test_ipv4_options(tmp_path: Path) -> None:
 
 
 def test_ipv4_fragments_complete_in_the_last_fragment_frame(tmp_path: Path) -> None:
-    big = V4A / UDP(sport=5353, dport=40000) / Raw(b"z" * 3000)
+    big = V4A / UDP(sport=7777, dport=40000) / Raw(b"z" * 3000)
     frags = fragment(big, fragsize=1000)
     frags = [frags[1], frags[0], frags[2], frags[3]]  # out of order, as on a real network
     ports = check(tmp_path / "frag4.pcap", [Ether() / f for f in frags])
@@ -114,7 +114,7 @@ def test_ipv4_fragments_complete_in_the_last_fragment_frame(tmp_path: Path) -> N
 
 
 def test_ipv6_fragments(tmp_path: Path) -> None:
-    big = V6A / IPv6ExtHdrFragment() / UDP(sport=5353, dport=40000) / Raw(b"q" * 3000)
+    big = V6A / IPv6ExtHdrFragment() / UDP(sport=7777, dport=40000) / Raw(b"q" * 3000)
     frags = fragment6(big, 1280)
     ports = check(tmp_path / "frag6.pcap", [Ether() / f for f in frags])
     assert list(ports) == [len(frags)]
