@@ -55,6 +55,8 @@ InnerFactory = Callable[[DecodeContext, "str | None", bytes, int], "StreamDecode
 
 #: Plaintext held while the inner decoder is not chosen yet, or 0-RTT data awaiting the server's verdict.
 MAX_PENDING_PLAINTEXT = 1 << 17
+#: Alerts listed in the summary (a hostile peer could send millions).
+MAX_ALERTS_KEPT = 16
 #: How far past the expected sequence number to search after a TCP gap.
 MAX_SEQ_SEARCH = 1024
 
@@ -352,7 +354,8 @@ class TlsDecoder:
                 out.append(self._malformed(frame, ts, f"alert: {exc.reason}", side))
                 return
             for a in alerts:
-                self.alerts.append(f"{side.name} {a.level_name} {a.description_name}")
+                if len(self.alerts) < MAX_ALERTS_KEPT:
+                    self.alerts.append(f"{side.name} {a.level_name} {a.description_name}")
                 out.append(
                     TlsAlert(
                         frame=frame,
@@ -482,7 +485,8 @@ class TlsDecoder:
             else:
                 self.times.setdefault("server_finished", ts)
         elif ctype == _ALERT:
-            self.alerts.append(f"{side.name} encrypted")
+            if len(self.alerts) < MAX_ALERTS_KEPT:
+                self.alerts.append(f"{side.name} encrypted")
             out.append(TlsAlert(frame=frame, ts=ts, conn=self.ctx.conn, direction=side.name, encrypted=True))
         else:
             out.append(self._note(frame, ts, f"protected record of type {ctype} not opened", side))
