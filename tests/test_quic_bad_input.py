@@ -163,6 +163,7 @@ def test_undecryptable_without_keys_keeps_going() -> None:
     assert others and all(p.pn is None and p.reason == "no key log" for p in others)
     quic = dec.summary()["quic"]
     assert quic["sni"] == "localhost" and quic["decrypted"] is False and quic["handshake_rtts"] == 1
+    assert dec.summary()["app"] == "h3" and quic["alpn"] is None and quic["alpn_offered"] == ["h3"]
 
 
 def test_wrong_key_log() -> None:

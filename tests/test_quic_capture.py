@@ -2,8 +2,9 @@
 
 Each scenario runs aioquic's HTTP/3 client and server on 127.0.0.1 under
 tcpdump (see tests/support/quic_peer.py): concurrent requests with a server
-push, 0-RTT on a resumed session, a Retry, key updates, loss from an
-nftables rule, QUIC v2, and version negotiation.  Per frame, packet types,
+push, 0-RTT on a resumed session (accepted, and refused), a Retry, key
+updates, loss from an nftables rule, QUIC v2, version negotiation (both
+kinds), a DATAGRAM frame, a connection ID change and a cancelled response.  Per frame, packet types,
 packet numbers and frame types agree with tshark; decoded QPACK headers
 agree with the header lists the aioquic peers were given.
 
@@ -57,9 +58,15 @@ SCENARIOS = {
     "vn": (Scenario(paths=[["/bytes/10"]], version=VERSION_2, server_versions=[VERSION_1]), None),
     # the client offers v2, the server picks v1 (compatible negotiation, RFC 9368)
     "compatible": (Scenario(paths=[["/bytes/10"]], version=VERSION_2), None),
+    # a QUIC DATAGRAM, a move to a new connection ID, and a response cancelled (STOP_SENDING, RESET_STREAM)
+    "features": (Scenario(paths=[["/bytes/100", "/bytes/3000"]], datagram=b"hello datagram", change_cid=True,
+                          cancel="/bytes/900000"), None),
+    # the client resumes with 0-RTT but the server no longer has the ticket: early data refused
+    "zero_rtt_rejected": (Scenario(paths=[["/bytes/10"], ["/bytes/3000"]], resume_zero_rtt=True,
+                                   reject_zero_rtt=True), None),
 }
 #: scenarios where tshark 4.0 opens every packet (see the module docstring for the others)
-TSHARK_OPENS_ALL = ("multi", "zero_rtt", "key_update", "loss", "v2")
+TSHARK_OPENS_ALL = ("multi", "zero_rtt", "key_update", "loss", "v2", "features", "zero_rtt_rejected")
 
 
 @pytest.fixture(scope="session")
@@ -93,8 +100,10 @@ def test_packets_agree_with_tshark(name: str, quic_captures: dict[str, Capture],
     compared = 0
     for frame, packets in theirs.items():
         mine = ours[frame]
-        assert [p.type for p in mine] == [t for t, _, _ in packets], f"frame {frame}"
-        for p, (_, pn, codes) in zip(mine, packets):
+        assert [p.type for p in mine] == [t for t, _, _, _ in packets], f"frame {frame}"
+        # connection IDs followed: the DCID we parsed is the one tshark shows (short headers included)
+        assert [p.dcid for p in mine] == [dcid for _, _, _, dcid in packets], f"frame {frame}"
+        for p, (_, pn, codes, _) in zip(mine, packets):
             if codes is None:
                 continue  # tshark did not open it
             compared += 1
@@ -283,7 +292,6 @@ def test_loss_and_per_stream_delivery(quic_captures: dict[str, Capture], decoded
     losses = [e for e in events if isinstance(e, QuicLoss)]
     assert losses and all(loss.direction == "s2c" and loss.detected == "missing" for loss in losses)
     # packet numbers tshark never saw from the server (aioquic numbers all spaces with one counter)
-    seen = {(t, pn) for packets in tshark_packets(cap.pcap, cap.keylog).values() for t, pn, _ in packets}
     server_rows = tshark_fields(cap.pcap, ["quic.packet_number"], options=[f"tls.keylog_file:{cap.keylog}"],
                                 display_filter=f"udp.srcport == {cap.port}")
     server_pns = {int(v) for row in server_rows for v in row[0].split(",") if v}
@@ -322,6 +330,39 @@ def test_loss_and_per_stream_delivery(quic_captures: dict[str, Capture], decoded
     assert blocked_streams <= lossy
     assert decoder.summary()["quic"]["lost_packets"] == len(losses)
     assert [r["bytes"] for r in decoder.summary()["requests"]] == [60000] * 4
+
+
+def test_datagram_cid_change_and_cancel(quic_captures: dict[str, Capture], decoded: dict) -> None:
+    cap = quic_captures["features"]
+    (decoder,), events = decoded["features"]
+    packets = [e for e in events if isinstance(e, QuicPacket)]
+    (datagram,) = [p for p in packets if "DATAGRAM" in p.frames]
+    assert datagram.direction == "c2s" and datagram.details[datagram.frames.index("DATAGRAM")]["length"] == 14
+    # the client moved to a connection ID the server had issued in a NEW_CONNECTION_ID frame
+    issued = {d["cid"] for p in packets if p.direction == "s2c" for d in p.details or () if d["type"] ==
+              "NEW_CONNECTION_ID"}
+    c2s_dcids = list(dict.fromkeys(p.dcid for p in packets if p.direction == "c2s" and p.type == "1rtt"))
+    assert len(c2s_dcids) == 2 and c2s_dcids[1] in issued
+    assert any("now use DCID " + c2s_dcids[1] in getattr(e, "message", "") for e in events)
+    # the cancelled response: STOP_SENDING from the client, RESET_STREAM from the server, request marked
+    (cancelled,) = cap.result.cancelled
+    stop = next(p for p in packets if "STOP_SENDING" in p.frames)
+    reset = next(p for p in packets if "RESET_STREAM" in p.frames)
+    assert stop.direction == "c2s" and reset.direction == "s2c" and stop.frame < reset.frame
+    assert reset.details[reset.frames.index("RESET_STREAM")]["stream"] == cancelled.stream_id
+    request = next(r for r in decoder.summary()["requests"] if r["stream"] == cancelled.stream_id)
+    assert request["error"] == "H3_REQUEST_CANCELLED" and request["end_ts"] == reset.ts
+    assert cancelled.body <= request["bytes"] < 900000
+
+
+def test_zero_rtt_rejected(decoded: dict) -> None:
+    decoders, events = decoded["zero_rtt_rejected"]
+    quic = decoders[1].summary()["quic"]
+    assert (quic["zero_rtt"], quic["handshake_rtts"], quic["resumed"]) == ("rejected", 1, False)
+    assert any(e.type == "0rtt" and e.conn == 1 for e in events)
+    assert any("rejected 0-RTT" in getattr(e, "message", "") for e in events)
+    assert not [e for e in events if isinstance(e, QuicLoss)]  # refused early data is not path loss
+    assert [r["status"] for r in decoders[1].summary()["requests"]] == [200]
 
 
 def test_quic_v2(decoded: dict) -> None:

@@ -243,8 +243,10 @@ class Http3Decoder:
         while True:
             if st.frame_type is not None:
                 take = min(st.frame_left, len(buf) - pos)
-                if st.frame_type == 0x00 and len(st.frame_raw) < RAW_DATA_KEPT:
-                    st.frame_raw += buf[pos : pos + min(take, RAW_DATA_KEPT - len(st.frame_raw))]
+                if st.frame_type == 0x00:
+                    if len(st.frame_raw) < RAW_DATA_KEPT:
+                        st.frame_raw += buf[pos : pos + min(take, RAW_DATA_KEPT - len(st.frame_raw))]
+                    self._body_bytes(st, take)
                 st.frame_left -= take
                 pos += take
                 if st.frame_left:
@@ -290,17 +292,20 @@ class Http3Decoder:
         detail = None
         if code != 0x00:
             detail = {"code": code, "reserved": is_reserved(code)}
-        elif st.kind in ("request", "push"):
-            req = self.requests.get(st.stream_id)
-            if req is not None:
-                if st.direction == S2C:
-                    req.bytes += st.frame_length
-                else:
-                    req.request_bytes += st.frame_length
         events.append(Http3Frame(frame=span.frame, ts=span.delivered, conn=self.conn, type=frame_name(code),
                                  direction=DIRECTIONS[st.direction], stream=st.stream_id, length=st.frame_length,
                                  detail=detail, arrival=span.arrival, raw=bytes(st.frame_raw)))
         st.frames += 1
+
+    def _body_bytes(self, st: _Stream, n: int) -> None:
+        """Count body bytes as they are delivered (a reset stream keeps what came before)."""
+        if n and st.kind in ("request", "push"):
+            req = self.requests.get(st.stream_id)
+            if req is not None:
+                if st.direction == S2C:
+                    req.bytes += n
+                else:
+                    req.request_bytes += n
 
     def _check_order(self, st: _Stream, code: int, frame: int, ts: float, events: list[Event]) -> None:
         if st.kind == "control" and code in (0x00, 0x01, 0x05):

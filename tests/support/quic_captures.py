@@ -127,8 +127,8 @@ def decode_capture(pcap: str, keylog: str | None, server_port: int) -> tuple[lis
     return list(decoders.values()), events
 
 
-def tshark_packets(pcap: str, keylog: str | None) -> dict[int, list[tuple[str, int | None, list[int] | None]]]:
-    """Per frame, tshark's QUIC packets in datagram order: (type name, packet number, frame type codes).
+def tshark_packets(pcap: str, keylog: str | None) -> dict[int, list[tuple[str, int | None, list[int] | None, str]]]:
+    """Per frame, tshark's QUIC packets in datagram order: (type name, packet number, frame type codes, DCID hex).
 
     ``-T json --no-duplicate-keys`` keeps coalesced packets apart (one
     element each).  A packet tshark did not open has no frames; its packet
@@ -141,7 +141,7 @@ def tshark_packets(pcap: str, keylog: str | None) -> dict[int, list[tuple[str, i
         cmd += ["-o", f"tls.keylog_file:{keylog}"]
     env = dict(os.environ, LC_ALL="C")
     frames = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout or "[]")
-    out: dict[int, list[tuple[str, int | None, list[int] | None]]] = {}
+    out: dict[int, list[tuple[str, int | None, list[int] | None, str]]] = {}
     for item in frames:
         layers = item["_source"]["layers"]
         number = int(_first(layers["frame"]["frame.number"]))
@@ -161,17 +161,20 @@ def tshark_packets(pcap: str, keylog: str | None) -> dict[int, list[tuple[str, i
                 else:
                     kind = TSHARK_LONG_TYPES[int(pkt["quic.long.packet_type"])]
                 pn = pkt.get("quic.packet_number")
+                dcid = pkt.get("quic.dcid", "")
             else:
                 kind = "1rtt"
                 pn = pkt.get("quic.packet_number") or pkt["quic.short"].get("quic.packet_number")
+                dcid = pkt["quic.short"].get("quic.dcid", "")
+            dcid = dcid.replace(":", "")
             frame_list = pkt.get("quic.frame")
             if frame_list is None:
-                packets.append((kind, None, None))
+                packets.append((kind, None, None, dcid))
                 continue
             if isinstance(frame_list, dict):
                 frame_list = [frame_list]
             types = [int(f["quic.frame_type"]) for f in frame_list if f and "quic.frame_type" in f]
-            packets.append((kind, int(pn) if pn is not None else None, types))
+            packets.append((kind, int(pn) if pn is not None else None, types, dcid))
         out[number] = packets
     return out
 

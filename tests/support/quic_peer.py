@@ -26,7 +26,7 @@ from aioquic.asyncio import QuicConnectionProtocol, connect, serve
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived, PushPromiseReceived
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.events import QuicEvent
+from aioquic.quic.events import QuicEvent, StopSendingReceived
 from aioquic.tls import SessionTicket
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -88,6 +88,8 @@ class ScenarioResult:
     promised: dict[int, Headers] = field(default_factory=dict)  # PUSH_PROMISE headers by push id
     key_updates: int = 0
     zero_rtt_requested: bool = False
+    cid_changes: int = 0
+    cancelled: list[Exchange] = field(default_factory=list)
 
 
 class _ServerProtocol(QuicConnectionProtocol):
@@ -100,6 +102,10 @@ class _ServerProtocol(QuicConnectionProtocol):
         self._pushed = False
 
     def quic_event_received(self, event: QuicEvent) -> None:
+        if isinstance(event, StopSendingReceived):
+            # the client gave up on a response: abandon the rest of it (RESET_STREAM)
+            self._quic.reset_stream(event.stream_id, event.error_code)
+            self.transmit()
         for h3_event in self._http.handle_event(event):
             if isinstance(h3_event, HeadersReceived):
                 self._respond(h3_event)
@@ -162,6 +168,23 @@ class _ClientProtocol(QuicConnectionProtocol):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
+    async def cancel(self, authority: str, path: str, error: int = 0x10C) -> Exchange:
+        """Ask for ``path``, and once the response headers are in, ask the server to stop (STOP_SENDING)."""
+        sid = self._quic.get_next_available_stream_id()
+        headers = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", authority.encode()),
+                   (b":path", path.encode()), (b"user-agent", b"netinspect-test/1.0")]
+        ex = self.exchanges[sid] = Exchange(sid, headers)
+        self.http.send_headers(stream_id=sid, headers=headers, end_stream=True)
+        self.transmit()
+        for _ in range(500):
+            if ex.response is not None:
+                break
+            await asyncio.sleep(0.002)
+        self._quic.stop_stream(sid, error)
+        self.transmit()
+        await asyncio.sleep(0.1)
+        return ex
+
     async def get(self, authority: str, path: str, extra: Headers = ()) -> Exchange:
         sid = self._quic.get_next_available_stream_id()
         headers = [
@@ -192,12 +215,17 @@ class Scenario:
     version: int | None = None  # QUIC version the client starts with
     server_versions: list[int] | None = None  # versions the server accepts (default: aioquic's)
     extra_headers: Headers = ()
+    reject_zero_rtt: bool = False  # the server forgets its tickets: resumed 0-RTT is refused
+    change_cid: bool = False  # the client moves to a new connection ID after the first requests
+    datagram: bytes | None = None  # a QUIC DATAGRAM frame (RFC 9221) the client sends once connected
+    cancel: str | None = None  # a path the client requests and then cancels (STOP_SENDING -> RESET_STREAM)
     between: Callable[[int], None] | None = None  # called between connections (e.g. to change nft rules)
 
 
 async def _run(port: int, keylog: str, certs: tuple[str, str], scenario: Scenario) -> ScenarioResult:
     result = ScenarioResult()
     server_config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN, max_datagram_frame_size=65536)
+    forget = scenario.reject_zero_rtt
     server_config.load_cert_chain(*certs)
     if scenario.server_versions is not None:
         server_config.supported_versions = list(scenario.server_versions)
@@ -215,7 +243,7 @@ async def _run(port: int, keylog: str, certs: tuple[str, str], scenario: Scenari
         configuration=server_config,
         create_protocol=factory,
         retry=scenario.retry,
-        session_ticket_fetcher=tickets.pop if scenario.resume_zero_rtt else None,
+        session_ticket_fetcher=(lambda t: None) if forget else tickets.pop if scenario.resume_zero_rtt else None,
         session_ticket_handler=(lambda t: tickets.__setitem__(t.ticket, t)) if scenario.resume_zero_rtt else None,
     )
     client_tickets: list[SessionTicket] = []
@@ -225,7 +253,8 @@ async def _run(port: int, keylog: str, certs: tuple[str, str], scenario: Scenari
                 if scenario.between is not None:
                     scenario.between(n)
                 config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, secrets_log_file=secrets,
-                                           server_name="localhost", verify_mode=0)
+                                           server_name="localhost", verify_mode=0,
+                                           max_datagram_frame_size=65536 if scenario.datagram else None)
                 if scenario.version is not None:
                     config.original_version = scenario.version
                 resume = scenario.resume_zero_rtt and n > 0 and client_tickets
@@ -238,10 +267,20 @@ async def _run(port: int, keylog: str, certs: tuple[str, str], scenario: Scenari
                     assert isinstance(client, _ClientProtocol)
                     if resume:
                         result.zero_rtt_requested = True
+                    if scenario.datagram is not None:
+                        if not resume:
+                            await client.wait_connected()  # already connected: returns at once
+                        client._quic.send_datagram_frame(scenario.datagram)
+                        client.transmit()
                     split = scenario.key_update_after if scenario.key_update_after is not None else len(paths)
                     first = await asyncio.gather(*(client.get("localhost", p, scenario.extra_headers)
                                                    for p in paths[:split]))
                     rest: list[Exchange] = []
+                    if scenario.change_cid:
+                        client.change_connection_id()
+                        result.cid_changes += 1
+                    if scenario.cancel is not None:
+                        result.cancelled.append(await client.cancel("localhost", scenario.cancel))
                     if split < len(paths):
                         client.request_key_update()
                         result.key_updates += 1

@@ -151,6 +151,7 @@ class QuicDecoder:
         self.version_negotiation = False
         self.hrr = False
         self.zero_rtt_sent = False
+        self.zero_rtt_pns: set[int] = set()
         self.early_data_accepted: bool | None = None
         self.resumed = False
         self.transport_params: dict[int, dict[str, Any]] = {}
@@ -284,6 +285,8 @@ class QuicDecoder:
         self._count(name, pn)
         if pn is not None and ptype is QuicPacketType.INITIAL and direction == C2S and self.first_initial_ts is None:
             self.first_initial_ts = ts
+        if pn is not None and ptype is QuicPacketType.ZERO_RTT:
+            self.zero_rtt_pns.add(pn)
         if pn is not None or not self.cids.known(1 - direction):
             if hdr.scid is not None:
                 self.cids.issue(1 - direction, hdr.scid)
@@ -600,6 +603,11 @@ class QuicDecoder:
         elif isinstance(msg, EncryptedExtensions):
             self.alpn = msg.alpn
             self.early_data_accepted = msg.early_data
+            if self.zero_rtt_sent and not msg.early_data:
+                self._note(events, frame, ts, direction, "0rtt-rejected",
+                           f"the server rejected 0-RTT: {len(self.zero_rtt_pns)} early-data packets were discarded "
+                           "and their data is sent again in 1-RTT packets (requests in them are shown when first "
+                           "sent)", "warning")
             self._transport_params(msg.quic_transport_parameters, direction, frame, ts, events)
         elif isinstance(msg, NewSessionTicket):
             pass
@@ -785,6 +793,8 @@ class QuicDecoder:
                 if pn in ledger.resent:
                     lost.append((pn, "missing", frame, ts, ledger.hole_owner.get(pn, set())))
             for pn, (sent, frame, ts) in ledger.lost_unacked.items():
+                if self.early_data_accepted is False and direction == C2S and pn in self.zero_rtt_pns:
+                    continue  # rejected early data: discarded by the server, not lost on the path
                 lost.append((pn, "unacknowledged", frame, ts, {r[0] for r in sent.ranges}))
             for pn, detected, frame, ts, streams in sorted(lost):
                 resent = [{"stream": s, "offset": o, "length": n, "frame": fr, "ts": t}
@@ -870,8 +880,10 @@ class QuicDecoder:
             "key_updates": sum(len(k.updates) for k in self._keys.values() if isinstance(k, OneRttKeys)),
             "closed_by": self.closed["by"] if self.closed else None,
         }
-        out: dict[str, Any] = {"app": "h3" if self.app is not None and self.alpn in (None, *H3_ALPNS) else "quic",
-                               "quic": quic}
+        # without the handshake keys the selected ALPN is unknown: h3 if that is all the client offered
+        offered_h3 = bool(self.alpn_offered) and all(a in H3_ALPNS for a in self.alpn_offered)
+        is_h3 = self.alpn in H3_ALPNS or (self.alpn is None and (offered_h3 or self.app is not None))
+        out: dict[str, Any] = {"app": "h3" if is_h3 else "quic", "quic": quic}
         if self.app is not None:
             out.update(self.app.summary())
         else:
