@@ -18,7 +18,7 @@ from typing import Any
 from .base import DatagramDecoder, DecodeContext, StreamDecoder
 from .dns import DnsLookups, DnsTcpDecoder, DnsUdpDecoder, looks_like_dns
 from .http1 import Http1Decoder, looks_like_http1
-from .http2 import PREFACE, Http2Decoder
+from .http2 import PREFACE, Http2Decoder, looks_like_h2_server
 from .quic import QuicDecoder, looks_like_quic
 from .sse import SseStreams
 from .tls import TlsDecoder, looks_like_tls
@@ -42,6 +42,8 @@ class Registry:
             return TlsDecoder(ctx, inner_factory=self.inner_stream)
         if direction == 0:
             return self._http(ctx, first)
+        if looks_like_h2_server(first):
+            return self._h2(ctx)  # h2c servers (grpc's) send SETTINGS before the client's preface
         return None
 
     def choose_datagram(self, ctx: DecodeContext, direction: int, payload: bytes) -> DatagramDecoder | None:

@@ -36,10 +36,11 @@ def loopback_capture(
 
     ``tcpdump`` is the command to run (e.g. prefixed with ``ip netns exec NS``).
     """
-    # --immediate-mode: without it packets wait in the kernel ring for up to a
-    # second and the last ones are lost when tcpdump is stopped.
-    # -B: a 32 MiB ring; the default drops packets when loopback carries 64 KiB segments
-    cmd = [*tcpdump, "-i", interface, "--immediate-mode", "-B", "32768", "-U", "-n", "-w", path]
+    # -B: a 32 MiB ring (the default drops packets when loopback carries 64 KiB
+    # segments).  No --immediate-mode: waking tcpdump per packet made the
+    # kernel drop packets in bursts; instead we wait out the ring's 1 s block
+    # timeout before stopping, so the last packets reach the file.
+    cmd = [*tcpdump, "-i", interface, "-B", "32768", "-U", "-n", "-w", path]
     if snaplen:
         cmd += ["-s", str(snaplen)]
     cmd += [bpf]
@@ -57,7 +58,7 @@ def loopback_capture(
             raise RuntimeError(f"tcpdump did not start: {line!r}")
         time.sleep(0.2)  # "listening on" precedes the ring being fully live by a few ms
         yield path
-        time.sleep(0.3)  # let the last packets reach the file
+        time.sleep(1.1)  # the ring hands over a block at most 1 s after its first packet
     finally:
         proc.send_signal(signal.SIGINT)
         try:
