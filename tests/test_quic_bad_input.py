@@ -190,3 +190,43 @@ def test_without_records_same_events() -> None:
     assert [e.to_dict() for e in a] == [e.to_dict() for e in b]
     assert full.stream_chunks(1, 0) and not lean.stream_chunks(1, 0)
     assert requests_of(lean) == expected_requests()
+
+
+def test_memory_bounds() -> None:
+    """Every buffer that hostile input could grow has a cap (see the limits in each module)."""
+    from inspector.decoders.http3 import MAX_BUFFERED, Http3Decoder
+    from inspector.decoders.quic.packet import MAX_CIDS, CidTracker
+    from inspector.decoders.quic.recovery import MAX_UNACKED, Reassembler, SpaceLedger
+    from inspector.flows.streamindex import Span, StreamIndex
+
+    # out-of-order stream bytes: per stream and across the connection
+    budget = [0, 100_000]
+    streams = [Reassembler(limit=60_000, budget=budget) for _ in range(4)]
+    for i, asm in enumerate(streams):
+        for k in range(100):
+            asm.add(1 + k * 1000, b"x" * 1000, k, float(k), k)  # byte 0 never comes
+    assert all(asm.pending_bytes <= 60_000 for asm in streams) and budget[0] <= 100_000
+    assert sum(asm.pending_bytes for asm in streams) == budget[0]
+
+    # partial HTTP/3 frames across many streams
+    h3 = Http3Decoder(DecodeContext(conn=0, client=("a", 1), server=("b", 2)))
+    declared = 1 << 18  # the largest HEADERS payload accepted
+    header = bytes([0x01, 0x80 | (declared >> 24), (declared >> 16) & 0xFF, (declared >> 8) & 0xFF, declared & 0xFF])
+    malformed = []
+    for n in range(MAX_BUFFERED // (declared - 1) + 2):
+        index = StreamIndex()
+        index.add(Span(0, declared, 1, 1.0, 1.0, 1))
+        events = h3.stream_data(0, 4 * n, header + bytes(declared - 1000), 0, False, index, 1, 1.0)
+        malformed += [e for e in events if isinstance(e, Malformed)]
+    assert malformed and "exceed" in malformed[0].reason
+    assert h3._buffered <= MAX_BUFFERED
+
+    # connection IDs and unacknowledged packets
+    cids = CidTracker()
+    for n in range(1000):
+        cids.issue(0, n.to_bytes(8, "big"), n)
+    assert len(cids.issued[0]) == MAX_CIDS
+    ledger = SpaceLedger()
+    for pn in range(MAX_UNACKED + 500):
+        ledger.packet(pn, pn, float(pn), True, ())
+    assert len(ledger.unacked) == MAX_UNACKED

@@ -75,6 +75,7 @@ MAX_CONTROL_FRAME = 1 << 14  #: bytes of a SETTINGS/GOAWAY/... payload
 MAX_TABLE_CAPACITY = 1 << 20  #: QPACK dynamic table we agree to mirror
 MAX_ENCODER_BACKLOG = 1 << 16  #: encoder-stream bytes held before the peer's SETTINGS
 RAW_DATA_KEPT = 256  #: bytes of DATA payload kept for the hex view
+MAX_BUFFERED = 1 << 25  #: partial frames buffered across all streams of a connection
 
 
 def is_reserved(code: int) -> bool:
@@ -116,6 +117,7 @@ class _Stream:
     frame_raw: bytearray = field(default_factory=bytearray)
     frames: int = 0
     poisoned: bool = False  #: framing lost: later bytes are ignored
+    counted: int = 0  #: bytes of ``buf`` counted in the decoder's buffer total
 
 
 @dataclass(slots=True)
@@ -150,6 +152,7 @@ class Http3Decoder:
         self.control_streams: list[int | None] = [None, None]
         self._noted: set[str] = set()
         self._last = (0, 0.0)  # the last frame that delivered stream bytes (for end-of-capture notes)
+        self._buffered = 0  # bytes of partial frames held, all streams
 
     # ------------------------------------------------------------------ input
 
@@ -170,11 +173,15 @@ class Http3Decoder:
         st.buf += data
         try:
             self._parse(st, index, frame, ts, events)
+            if self._buffered + len(st.buf) - st.counted > MAX_BUFFERED:
+                raise DecodeError(f"partial HTTP/3 frames exceed {MAX_BUFFERED} bytes across streams")
         except DecodeError as exc:
             st.poisoned = True
             st.buf.clear()
             events.append(Malformed(frame=frame, ts=ts, conn=self.conn, layer="http3",
                                     reason=f"stream {stream_id}: {exc.reason}", direction=DIRECTIONS[direction]))
+        self._buffered += len(st.buf) - st.counted
+        st.counted = len(st.buf)
         if fin:
             self._stream_end(st, frame, ts, events)
         index.release(st.pos)
@@ -191,6 +198,8 @@ class Http3Decoder:
         if st is not None:
             st.poisoned = True
             st.buf.clear()
+            self._buffered -= st.counted
+            st.counted = 0
         return []
 
     @staticmethod

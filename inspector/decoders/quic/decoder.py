@@ -87,6 +87,8 @@ CRYPTO_STREAM = {
 
 #: bounds that keep memory flat on hostile input
 STREAM_BUFFER_LIMIT = 1 << 20  #: out-of-order bytes buffered per stream
+CONNECTION_BUFFER_LIMIT = 1 << 25  #: out-of-order stream bytes buffered per connection, all streams
+MAX_HOLES = 256  #: open gaps tracked per stream for loss attribution
 CRYPTO_BUFFER_LIMIT = 1 << 16  #: out-of-order CRYPTO bytes per encryption level
 MAX_STREAMS = 1 << 16  #: streams tracked per connection
 MAX_MALFORMED = 64  #: malformed datagrams reported before the rest are only counted
@@ -140,6 +142,7 @@ class QuicDecoder:
         self._senders: dict[int, list[SpaceLedger]] = {}
         self._crypto: dict[tuple[int, QuicPacketType], tuple[StreamState, HandshakeBuffer]] = {}
         self.streams: dict[tuple[int, int], StreamState] = {}
+        self._budget = [0, CONNECTION_BUFFER_LIMIT]
         self.app = app  #: the HTTP/3 decoder (created when ALPN says h3)
         self._app_checked = app is not None
         self.losses: list[QuicLoss] = []
@@ -651,7 +654,8 @@ class QuicDecoder:
                            f"more than {MAX_STREAMS} streams: later streams are not reassembled")
                 return
             st = self.streams[(direction, sid)] = StreamState(direction, sid,
-                                                              Reassembler(STREAM_BUFFER_LIMIT, self.records))
+                                                              Reassembler(STREAM_BUFFER_LIMIT, self.records,
+                                                                          self._budget))
         asm = st.asm
         offset = f.fields["offset"]
         if f.fields["fin"]:
@@ -681,7 +685,7 @@ class QuicDecoder:
         end = offset + len(data)
         if offset > asm.highest:
             lost = ledger.missing_between(st.last_pn, pn)
-            if lost:
+            if lost and len(st.holes) < MAX_HOLES:
                 st.holes.append([asm.highest, offset, lost])
                 for lost_pn in lost:
                     ledger.hole_owner.setdefault(lost_pn, set()).add(sid)

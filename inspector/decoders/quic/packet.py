@@ -140,6 +140,10 @@ def _header_reason(exc: Exception) -> str:
     return "truncated packet: length field runs past the datagram" if "truncated" in text else text
 
 
+#: connection IDs remembered per direction (peers keep a handful; RFC 9000 §5.1.1)
+MAX_CIDS = 256
+
+
 class CidTracker:
     """The connection IDs each endpoint asked its peer to use, per direction of travel.
 
@@ -157,8 +161,11 @@ class CidTracker:
         self.in_use: list[bytes | None] = [None, None]  # DCID of the last short header per direction
 
     def issue(self, direction: int, cid: bytes, sequence: int = 0) -> None:
-        """Packets in ``direction`` may carry ``cid`` as their DCID from now on."""
-        self.issued[direction].setdefault(bytes(cid), sequence)
+        """Packets in ``direction`` may carry ``cid`` as their DCID from now on (at most MAX_CIDS kept)."""
+        issued = self.issued[direction]
+        if len(issued) >= MAX_CIDS and cid not in issued:
+            del issued[next(iter(issued))]  # a peer issuing without end: forget the oldest
+        issued.setdefault(bytes(cid), sequence)
 
     def known(self, direction: int) -> bool:
         return bool(self.issued[direction])

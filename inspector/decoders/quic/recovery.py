@@ -25,6 +25,10 @@ from typing import NamedTuple
 MAX_GAP_TRACKED = 1024
 #: packet numbers remembered per space to tell a shared counter from a gap (handshake time is enough)
 EARLY_KEPT = 4096
+#: packets awaiting an ACK kept per space (a one-sided capture never sees ACKs: keep the newest)
+MAX_UNACKED = 1 << 16
+#: never-captured packet numbers kept per space
+MAX_MISSING = 1 << 16
 
 
 class Chunk(NamedTuple):
@@ -53,9 +57,9 @@ class Reassembler:
     """In-order delivery of one direction of one stream, with a bounded out-of-order buffer."""
 
     __slots__ = ("delivered", "highest", "limit", "_starts", "_pending", "pending_bytes", "chunks", "arrivals",
-                 "fin", "overflowed", "keep_records", "last_chunks")
+                 "fin", "overflowed", "keep_records", "last_chunks", "budget")
 
-    def __init__(self, limit: int, keep_records: bool = True) -> None:
+    def __init__(self, limit: int, keep_records: bool = True, budget: list[int] | None = None) -> None:
         self.delivered = 0  #: offset of the first byte not yet deliverable
         self.highest = 0  #: offset just past the highest byte seen
         self.limit = limit
@@ -68,6 +72,8 @@ class Reassembler:
         self.fin: int | None = None  #: final size, once known
         self.overflowed = False
         self.last_chunks: list[Chunk] = []  #: the chunks the last :meth:`add` made deliverable
+        #: [bytes buffered, limit] shared by all streams of a connection
+        self.budget = budget if budget is not None else [0, 1 << 62]
 
     def add(self, offset: int, data: bytes, frame: int, ts: float, pn: int) -> tuple[bytes, int, int]:
         """Take a frame's bytes; returns (deliverable bytes, new bytes, bytes already seen).
@@ -83,8 +89,10 @@ class Reassembler:
         if self.keep_records and data:
             self.arrivals.append(Arrival(offset, len(data), ts, frame, pn))
         fresh = 0
-        for start, stop in self._missing(offset, end):
-            if stop > self.delivered and self.pending_bytes + (stop - start) > self.limit and start > self.delivered:
+        budget = self.budget
+        for start, stop in list(self._missing(offset, end)):
+            if start > self.delivered and (self.pending_bytes + (stop - start) > self.limit
+                                           or budget[0] + (stop - start) > budget[1]):
                 self.overflowed = True
                 break
             piece = data[start - offset : stop - offset]
@@ -92,6 +100,7 @@ class Reassembler:
             self._starts.insert(i, start)
             self._pending.insert(i, (start, piece, ts, frame, pn))
             self.pending_bytes += len(piece)
+            budget[0] += len(piece)
             fresh += len(piece)
         if end > self.highest:
             self.highest = end
@@ -101,6 +110,7 @@ class Reassembler:
             start, piece, arrival, arrival_frame, first_pn = self._pending.pop(0)
             self._starts.pop(0)
             self.pending_bytes -= len(piece)
+            budget[0] -= len(piece)
             out.append(piece)
             self.delivered += len(piece)
             new.append(Chunk(start, len(piece), arrival, ts, frame, arrival_frame, first_pn))
@@ -208,7 +218,7 @@ class SpaceLedger:
         for other in self.siblings:
             if other is not self:
                 other.missing.pop(pn, None)
-        if pn > self.largest + 1 and self.largest >= 0:
+        if pn > self.largest + 1 and self.largest >= 0 and len(self.missing) < MAX_MISSING:
             for gap_pn in range(max(self.largest + 1, pn - MAX_GAP_TRACKED), pn):
                 if not any(gap_pn in other.early for other in self.siblings if other is not self):
                     self.missing[gap_pn] = (frame, ts)
@@ -220,6 +230,8 @@ class SpaceLedger:
             self.largest = pn
         if eliciting:
             # only ack-eliciting packets give RTT samples or count as lost (RFC 9002 §2, §5.1)
+            if len(self.unacked) >= MAX_UNACKED:
+                del self.unacked[next(iter(self.unacked))]
             self.unacked[pn] = Sent(frame, ts, eliciting, ranges)
         return late
 
