@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark tcpdump curl nginx nftables iproute2 ethtool openssl nghttp2-client dnsmasq-base bind9-dnsutils)
+APT_PACKAGES=(tshark tcpdump curl nginx nftables iproute2 ethtool openssl nghttp2-client dnsmasq-base bind9-dnsutils tmux)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=()
