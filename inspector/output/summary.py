@@ -90,6 +90,43 @@ def anomalies(s: dict[str, Any]) -> str:
     return ", ".join(parts) or "-"
 
 
+def detail_lines(s: dict[str, Any]) -> list[str]:
+    """One line per decoded layer worth a glance: TLS, QUIC, DNS, WebSocket."""
+    lines = []
+    tls = s.get("tls")
+    if tls:
+        bits = [f"TLS {tls.get('version') or '?'}"]
+        if tls.get("sni"):
+            bits.append(f"sni={tls['sni']}")
+        if tls.get("alpn"):
+            bits.append(f"alpn={tls['alpn']}")
+        if tls.get("handshake_rtts") is not None:
+            bits.append(f"handshake {tls['handshake_rtts']} RTT")
+        if tls.get("resumed"):
+            bits.append("resumed")
+        if tls.get("early_data"):
+            bits.append(f"0-RTT {tls['early_data']}")
+        bits.append("decrypted" if tls.get("decrypted") else "encrypted, no key")
+        lines.append(", ".join(bits))
+    quic = s.get("quic")
+    if quic:
+        bits = [f"QUIC {quic.get('version') or '?'}"]
+        for key in ("sni", "alpn"):
+            if quic.get(key):
+                bits.append(f"{key}={quic[key]}")
+        if quic.get("handshake_rtts") is not None:
+            bits.append(f"handshake {quic['handshake_rtts']} RTT")
+        bits.append("decrypted" if quic.get("decrypted") else "encrypted, no key")
+        lines.append(", ".join(bits))
+    for lookup in (s.get("dns") or {}).get("lookups", [])[:20]:
+        ms = lookup.get("lookup_ms")
+        lines.append(f"DNS {lookup.get('qtype', '')} {lookup.get('qname', '')} {'' if ms is None else f'{ms:.1f} ms'}".rstrip())
+    ws = s.get("websocket")
+    if isinstance(ws, dict):
+        lines.append("WebSocket " + ", ".join(f"{k}={v}" for k, v in ws.items() if isinstance(v, (int, float, str)))[:100])
+    return lines
+
+
 def write_text(conns: list[dict[str, Any]], out: TextIO, source: str = "") -> None:
     """The readable table: one line per connection, requests indented beneath."""
     if source:
@@ -105,6 +142,8 @@ def write_text(conns: list[dict[str, Any]], out: TextIO, source: str = "") -> No
             f"{s['id']:>4}  {proto:<10} {s['client']:<24} {s['server']:<24} {s['duration_ms']:>9.1f} "
             f"{s['packets']:>6} {s['bytes']:>9} {'' if irtt is None else f'{irtt:.3f}':>8}  {closed:<7} {anomalies(s)}\n"
         )
+        for line in detail_lines(s):
+            out.write(f"{'':>6}{line}\n")
         for req in s.get("requests") or []:
             stream = f"[{req['stream']}] " if req.get("stream") is not None else ""
             status = req.get("status") if req.get("status") is not None else "-"
