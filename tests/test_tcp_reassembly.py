@@ -90,3 +90,30 @@ def test_http_streams_carry_the_requests(http_pcap: str) -> None:
     assert requests[0].startswith(b"GET /a HTTP/1.1\r\n") and b"GET /bb HTTP/1.1\r\n" in requests[0]
     assert requests[2].startswith(b"POST /post HTTP/1.1\r\n") and requests[2].endswith(b"x" * 3000)
     assert all(bytes(r.data[1]).startswith(b"HTTP/1.0 ") or bytes(r.data[1]).startswith(b"HTTP/1.1 ") for r in recs)
+
+
+def test_stream_index_stays_bounded_when_a_decoder_never_releases() -> None:
+    from inspector.flows.streamindex import MAX_SPANS, StreamIndex
+
+    ix = StreamIndex()
+    for i in range(3 * MAX_SPANS):
+        ix.add(Span(i * 10, i * 10 + 10, i + 1, 0.0, 0.0, i + 1))
+    assert len(ix) <= MAX_SPANS and len(ix._spans) <= 2 * MAX_SPANS
+    assert ix.locate(3 * MAX_SPANS * 10 - 1).frame == 3 * MAX_SPANS  # the newest bytes still resolve
+
+
+def test_out_of_order_buffer_is_bounded_and_the_hole_becomes_a_gap() -> None:
+    """A hole that never fills: past MAX_BUFFERED the reassembler declares it missing."""
+    from inspector.flows.reassembly import MAX_BUFFERED, Reassembler
+
+    delivered: list[tuple[int, int]] = []
+    gaps: list[tuple[int, int]] = []
+    r = Reassembler(lambda data, off, span: delivered.append((off, len(data))), lambda off, n, span: gaps.append((off, n)))
+    r.start(1000)
+    seg = b"x" * 1400
+    seq = 1000 + 1400  # the first segment never comes
+    for i in range(MAX_BUFFERED // 1400 + 2):
+        r.segment(seq, seg, len(seg), i + 1, float(i))
+        seq += 1400
+    assert r.limit_hits == 1 and gaps == [(0, 1400)]
+    assert r.buffered == 0 and sum(n for _, n in delivered) == seq - 2400

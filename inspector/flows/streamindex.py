@@ -13,6 +13,10 @@ from bisect import bisect_right
 from typing import NamedTuple
 
 
+#: Live spans kept per stream direction at most (bounded memory; see StreamIndex.add).
+MAX_SPANS = 1 << 16
+
+
 class Span(NamedTuple):
     """A run of stream bytes ``[start, end)`` that was delivered together."""
 
@@ -35,9 +39,16 @@ class StreamIndex:
         self._lo = 0  # index of the first live span (released ones are dropped in bulk)
 
     def add(self, span: Span) -> None:
-        """Record a span; spans arrive in stream order and never overlap."""
+        """Record a span; spans arrive in stream order and never overlap.
+
+        A decoder that never releases would make this grow with every
+        segment; past :data:`MAX_SPANS` live spans the oldest half is
+        forgotten (``locate`` then answers with the oldest span it still has).
+        """
         self._starts.append(span.start)
         self._spans.append(span)
+        if len(self._spans) - self._lo > MAX_SPANS:
+            self.release(self._spans[self._lo + MAX_SPANS // 2].start)
 
     def locate(self, offset: int) -> Span:
         """The span holding ``offset`` (the last span if the offset is past the end)."""
