@@ -24,6 +24,8 @@ tshark 4.0 differences we document rather than copy:
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -34,9 +36,16 @@ from inspector.decoders.quic.packet import VERSION_1, VERSION_2
 from inspector.events import Http3Frame, QuicLoss, QuicPacket, QuicRetry, QuicVersionNegotiation, json_default
 from inspector.keylog import KeyLog
 from inspector.output.summary import connection_summary
-from inspector.pipeline import Pipeline
+from inspector.pipeline import Pipeline, decode_file
 from tests.support.capture import tshark_fields
-from tests.support.quic_captures import Capture, capture_scenario, decode_capture, tshark_http3, tshark_packets
+from tests.support.quic_captures import (
+    Capture,
+    capture_scenario,
+    decode_capture,
+    tshark_http3,
+    tshark_packets,
+    tshark_stream_frames,
+)
 from tests.support.quic_peer import Scenario, make_certificate
 
 PACKET_TYPES = ("initial", "0rtt", "handshake", "retry", "version_negotiation", "1rtt")
@@ -74,7 +83,8 @@ TSHARK_OPENS_ALL = ("multi", "zero_rtt", "key_update", "loss", "v2", "features",
 @pytest.fixture(scope="session")
 def quic_captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Capture]:
     directory = str(tmp_path_factory.mktemp("quic"))
-    certs = make_certificate(directory)
+    # a certificate with many names: the server's Handshake CRYPTO data spans two packets
+    certs = make_certificate(directory, extra_names=40)
     return {name: capture_scenario(directory, name, scenario, certs, drop_rule=rule)
             for name, (scenario, rule) in SCENARIOS.items()}
 
@@ -184,6 +194,12 @@ def test_tls_in_crypto_frames_agrees_with_tshark(name: str, quic_captures: dict[
     rows = tshark_fields(cap.pcap, ["frame.number", "tls.handshake.type"], options=[f"tls.keylog_file:{cap.keylog}"],
                          display_filter="tls.handshake.type")
     assert ours == {int(r[0]): [int(x) for x in r[1].split(",")] for r in rows}
+    # the server's Handshake CRYPTO stream came in more than one packet, and was put back together
+    handshake = [e for e in events if isinstance(e, QuicPacket) and e.type == "handshake" and e.direction == "s2c"
+                 and "CRYPTO" in e.frames]
+    assert len(handshake) >= 2
+    certificate = next(e for e in events if e.layer == "tls" and e.type == "Certificate" and e.conn == 0)
+    assert len(certificate.certificates[0]["sans"]) == 42 and certificate.frame == handshake[1].frame
 
 
 def test_transport_parameters_agree_with_tshark(quic_captures: dict[str, Capture], decoded: dict) -> None:
@@ -328,13 +344,7 @@ def test_loss_and_per_stream_delivery(quic_captures: dict[str, Capture], decoded
     assert 0 <= cap.dropped - len(never) <= 2
     assert {loss.pn for loss in losses} <= never  # ...and every reported loss is one of them
     # where the lost data came again: tshark shows those STREAM bytes in the named frame
-    rows = tshark_fields(cap.pcap, ["frame.number", "quic.stream.stream_id", "quic.stream.offset",
-                                    "quic.stream.length"], options=[f"tls.keylog_file:{cap.keylog}"],
-                         display_filter="quic.stream.stream_id")
-    carried: dict[int, list[tuple[int, int, int]]] = {}
-    for frame, sids, offs, lens in rows:
-        ids, offsets, lengths = (s.split(",") for s in (sids, offs, lens))
-        carried[int(frame)] = [(int(a), int(b or 0), int(c)) for a, b, c in zip(ids, offsets, lengths)]
+    carried = tshark_stream_frames(cap.pcap, cap.keylog)
     for loss in losses:
         assert loss.streams and loss.resent
         for r in loss.resent:
@@ -465,3 +475,18 @@ def test_looks_like_quic() -> None:
     assert looks_like_quic(short, (50000, 443)) and not looks_like_quic(short, (50000, 5353))
     grease = b"\xc0\x1a\x2a\x3a\x4a\x08" + bytes(8) + b"\x00" + bytes(100)
     assert looks_like_quic(grease, (50000, 443)) and not looks_like_quic(grease, (50000, 6000))
+
+
+def test_secrets_embedded_in_pcapng(tmp_path) -> None:
+    """Keys from a pcapng Decryption Secrets Block (``editcap --inject-secrets``) open QUIC like --keylog does."""
+    sample = Path(__file__).resolve().parent.parent / "captures" / "quic"
+    out = tmp_path / "h3-with-secrets.pcapng"
+    subprocess.run(["editcap", "--inject-secrets", f"tls,{sample / 'h3-aioquic.keys'}",
+                    str(sample / "h3-aioquic.pcap"), str(out)], check=True, capture_output=True)
+    events: list = []
+    pipe, _ = decode_file(str(out), on_event=events.append)
+    (conn,) = pipe.connections
+    summary = connection_summary(conn)
+    assert summary["quic"]["decrypted"] is True
+    assert [r["status"] for r in summary["requests"]] == [200] * 5
+    assert all(e.pn is not None for e in events if isinstance(e, QuicPacket))

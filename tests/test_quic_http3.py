@@ -179,3 +179,52 @@ def test_unknown_and_reserved_types() -> None:
     events = _stream(h3, 0, 0, bytes([0x40, 0x21, 0x02, 0xAA, 0xBB]))
     (frame,) = events
     assert frame.type == "UNKNOWN_0x21" and frame.detail == {"code": 0x21, "reserved": True} and frame.length == 2
+
+
+def test_control_frames() -> None:
+    """SETTINGS, GOAWAY, MAX_PUSH_ID and CANCEL_PUSH on a control stream (RFC 9114 §7.2), by their layouts."""
+    h3 = Http3Decoder(CTX)
+    data = bytes([0x00])  # stream type: control
+    data += bytes([0x04, 0x04, 0x01, 0x00, 0x07, 0x00])  # SETTINGS: QPACK capacity 0, blocked streams 0
+    data += bytes([0x0D, 0x01, 0x05])  # MAX_PUSH_ID 5 (client) -- here just framing
+    data += bytes([0x03, 0x01, 0x02])  # CANCEL_PUSH 2
+    data += bytes([0x07, 0x02, 0x40, 0x40])  # GOAWAY stream 64 (two-byte varint)
+    events = _stream(h3, 1, 3, data)
+    frames = [(e.type, e.detail) for e in events if isinstance(e, Http3Frame)]
+    assert frames == [
+        ("SETTINGS", {"settings": {"QPACK_MAX_TABLE_CAPACITY": 0, "QPACK_BLOCKED_STREAMS": 0}}),
+        ("MAX_PUSH_ID", {"push_id": 5}),
+        ("CANCEL_PUSH", {"push_id": 2}),
+        ("GOAWAY", {"id": 64}),
+    ]
+    assert h3.goaway == {"s2c": 64}
+
+
+def test_blocked_field_section_waits_for_the_encoder_stream() -> None:
+    """A HEADERS block that refers to inserts not yet received is decoded when they arrive (RFC 9204 §2.1.2)."""
+    h3 = Http3Decoder(CTX)
+    # the server's SETTINGS allow the client a dynamic table (the client's encoder is sized by them)
+    _stream(h3, 1, 3, bytes([0x00, 0x04, 0x05, 0x01, 0x50, 0x00, 0x07, 0x10]))  # capacity 4096, 16 blocked
+    encoder = pylsqpack.Encoder()
+    encoder_stream = encoder.apply_settings(max_table_capacity=4096, blocked_streams=16)
+    headers = [(b":method", b"GET"), (b":path", b"/dyn"), (b":scheme", b"https"), (b":authority", b"x"),
+               (b"x-custom", b"value-that-goes-in-the-table")]
+    _, first = encoder.encode(0, headers)  # static table and literals only
+    inserts, second = encoder.encode(4, headers)  # inserts the fields, then refers to them
+    assert inserts and second[0] != 0, "the second block has a Required Insert Count"
+    encoder_stream += inserts
+    index = StreamIndex()
+    index.add(Span(0, 100, 5, 5.0, 5.0, 5))
+    events = h3.stream_data(0, 0, bytes([0x01, len(first)]) + first, 0, True, index, 5, 5.0)
+    assert [e.type for e in events if isinstance(e, Http3Frame)] == ["HEADERS"]
+    index = StreamIndex()
+    index.add(Span(0, 100, 6, 6.0, 6.0, 6))
+    events = h3.stream_data(0, 4, bytes([0x01, len(second)]) + second, 0, True, index, 6, 6.0)
+    assert not [e for e in events if isinstance(e, Http3Frame)]  # blocked: nothing to show yet
+    enc_index = StreamIndex()
+    enc_index.add(Span(0, 1000, 7, 7.0, 7.0, 7))
+    events = h3.stream_data(0, 2, bytes([0x02]) + encoder_stream, 0, False, enc_index, 7, 7.0)
+    (frame,) = [e for e in events if isinstance(e, Http3Frame)]
+    assert frame.type == "HEADERS" and frame.stream == 4 and frame.frame == 7  # decodable from frame 7 on
+    assert frame.headers == [[n.decode(), v.decode()] for n, v in headers]
+    assert [r["path"] for r in h3.summary()["requests"]] == ["/dyn", "/dyn"]

@@ -179,6 +179,29 @@ def tshark_packets(pcap: str, keylog: str | None) -> dict[int, list[tuple[str, i
     return out
 
 
+def tshark_stream_frames(pcap: str, keylog: str) -> dict[int, list[tuple[int, int, int]]]:
+    """Per frame, tshark's STREAM frames as (stream id, offset, length), offset 0 and the data's length
+    filled in where the frame omits them."""
+    cmd = [TSHARK, "-n", "-r", pcap, "-T", "json", "--no-duplicate-keys", "-J", "frame quic",
+           "-o", f"tls.keylog_file:{keylog}", "-Y", "quic.stream.stream_id"]
+    env = dict(os.environ, LC_ALL="C")
+    out: dict[int, list[tuple[int, int, int]]] = {}
+    for item in json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout or "[]"):
+        layers = item["_source"]["layers"]
+        number = int(_first(layers["frame"]["frame.number"]))
+        quic = layers["quic"]
+        for pkt in quic if isinstance(quic, list) else [quic]:
+            frames = pkt.get("quic.frame") or []
+            for f in frames if isinstance(frames, list) else [frames]:
+                if "quic.stream.stream_id" not in f:
+                    continue
+                data = f.get("quic.stream_data", "")
+                length = int(f.get("quic.stream.length", (len(data) + 1) // 3 if data else 0))
+                out.setdefault(number, []).append(
+                    (int(f["quic.stream.stream_id"]), int(f.get("quic.stream.offset", 0)), length))
+    return out
+
+
 def tshark_http3(pcap: str, keylog: str) -> dict[int, list[int]]:
     """Per frame, the HTTP/3 frame types tshark decoded, in order."""
     rows = tshark_fields(pcap, ["frame.number", "http3.frame_type"], options=[f"tls.keylog_file:{keylog}"],

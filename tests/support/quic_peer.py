@@ -36,8 +36,12 @@ from cryptography.x509.oid import NameOID
 Headers = list[tuple[bytes, bytes]]
 
 
-def make_certificate(directory: str) -> tuple[str, str]:
-    """A self-signed EC certificate for ``localhost`` / 127.0.0.1; returns (cert path, key path)."""
+def make_certificate(directory: str, extra_names: int = 0) -> tuple[str, str]:
+    """A self-signed EC certificate for ``localhost`` / 127.0.0.1; returns (cert path, key path).
+
+    ``extra_names`` more DNS names make the certificate (and so the server's
+    handshake flight) larger, so its CRYPTO data spans several packets.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -50,7 +54,11 @@ def make_certificate(directory: str) -> tuple[str, str]:
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName([
+                x509.DNSName("localhost"),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                *(x509.DNSName(f"name-{n:03d}.netinspect.test") for n in range(extra_names)),
+            ]),
             critical=False,
         )
         .sign(key, hashes.SHA256())
