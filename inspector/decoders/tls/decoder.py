@@ -154,6 +154,22 @@ class TlsDecoder:
         #: set to a list to collect (frame, content type) per record, the inner type when opened
         self.record_log: list[tuple[int, int]] | None = None
 
+    @property
+    def idle(self) -> bool:
+        """For a summary, nothing after this point can change what we know.
+
+        Without keys, once the client has sent TLS 1.3 application data the
+        rest is opaque records (alerts included, unlike TLS 1.2 where an
+        encrypted alert still shows its content type): the pipeline may stop
+        reassembling (summary mode only; export and the UI see every record).
+        """
+        return (
+            self._no_key_reason is not None
+            and "first_app_data" in self.times
+            and self.version is not None
+            and self.version >= 0x0304
+        )
+
     # ------------------------------------------------------------------ StreamDecoder
 
     def feed(self, direction: int, data: bytes, offset: int, index: StreamIndex) -> list[Event]:
