@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -60,8 +59,6 @@ def capture_scenario(directory: str, name: str, scenario: Scenario, certs: tuple
                 dropped = counter()
         else:
             result = run_scenario(port, keylog, certs, scenario)
-        # libpcap hands packets over in blocks retired every ~1 s: wait before tcpdump is stopped
-        time.sleep(1.2)
     return Capture(pcap, keylog, port, result, dropped)
 
 
