@@ -230,3 +230,39 @@ def test_memory_bounds() -> None:
     for pn in range(MAX_UNACKED + 500):
         ledger.packet(pn, pn, float(pn), True, ())
     assert len(ledger.unacked) == MAX_UNACKED
+
+
+def _client_initial(dcid: bytes, payload: bytes, pn: int = 0) -> bytes:
+    """A hand-built client Initial (RFC 9000 §17.2.2), protected with aioquic's Initial keys."""
+    from aioquic.buffer import Buffer
+    from aioquic.quic.crypto import CryptoPair
+
+    payload = payload + bytes(max(0, 1162 - len(payload)))  # PADDING to a full-size datagram
+    header = Buffer(capacity=64)
+    header.push_uint8(0xC3)  # long header, Initial, 4-byte packet number
+    header.push_uint32(1)
+    header.push_uint8(len(dcid))
+    header.push_bytes(dcid)
+    header.push_uint8(0)  # no SCID
+    header.push_uint_var(0)  # no token
+    header.push_uint16(0x4000 | (4 + len(payload) + 16))
+    header.push_uint32(pn)
+    pair = CryptoPair()
+    pair.setup_initial(cid=dcid, is_client=True, version=1)
+    return pair.encrypt_packet(header.data, payload, pn)
+
+
+def test_frames_not_allowed_in_initial_packets() -> None:
+    """A STREAM frame in an Initial (RFC 9000 §12.4 forbids it) is decoded and flagged."""
+    dcid = bytes(range(8))
+    dec = QuicDecoder(DecodeContext(conn=0, client=("a", 1), server=("b", 443)))
+    stream = bytes([0x0B, 0x00, 0x05]) + b"hello"  # STREAM, stream 0, LEN and FIN
+    events = dec.datagram(0, _client_initial(dcid, stream), 1, 1.0)
+    (packet,) = [e for e in events if isinstance(e, QuicPacket)]
+    assert packet.pn == 0 and packet.frames == ["STREAM", "PADDING"]
+    assert any(isinstance(e, Note) and "STREAM frame in an Initial packet" in e.message for e in events)
+    # an unknown frame type inside an authenticated packet: named, and the rest of the packet is given up
+    events = dec.datagram(0, _client_initial(dcid, bytes([0x01, 0x21, 0xAA]), pn=1), 2, 2.0)
+    (packet,) = [e for e in events if isinstance(e, QuicPacket)]
+    assert packet.frames == ["PING", "UNKNOWN_0x21"] and "unknown frame type" in packet.reason
+    assert any(isinstance(e, Malformed) and "0x21" in e.reason for e in events)

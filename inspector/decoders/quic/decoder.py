@@ -51,7 +51,7 @@ from ..tls.handshake import (
     message_event,
     parse_message,
 )
-from .frames import Frame, FrameError, ack_eliciting, parse_frames
+from .frames import FRAME_NAMES, Frame, FrameError, ack_eliciting, parse_frames
 from .packet import (
     SPACE_OF,
     SUPPORTED_VERSIONS,
@@ -95,6 +95,17 @@ MAX_MALFORMED = 64  #: malformed datagrams reported before the rest are only cou
 
 H3_ALPNS = ("h3", "h3-29", "h3-30", "h3-31", "h3-32")
 
+_ARTICLED = {QuicPacketType.INITIAL: "an Initial", QuicPacketType.HANDSHAKE: "a Handshake",
+             QuicPacketType.ZERO_RTT: "a 0-RTT"}
+
+#: frame types each long-header packet type may carry (RFC 9000 §12.4, Table 3)
+_HANDSHAKE_FRAMES = frozenset({0x00, 0x01, 0x02, 0x03, 0x06, 0x1C})
+ALLOWED_FRAMES = {
+    QuicPacketType.INITIAL: _HANDSHAKE_FRAMES,
+    QuicPacketType.HANDSHAKE: _HANDSHAKE_FRAMES,
+    QuicPacketType.ZERO_RTT: frozenset(FRAME_NAMES) - {0x02, 0x03, 0x06, 0x07, 0x1B, 0x19, 0x1E},
+}
+
 
 @dataclass(slots=True)
 class StreamState:
@@ -130,9 +141,9 @@ class QuicDecoder:
         self.keylog = ctx.keylog
         self.cids = CidTracker()
         self.version: int | None = None
+        self._server_version_seen = False
         self.initial_dcid: bytes | None = None  #: DCID the Initial keys come from
         self.original_dcid: bytes | None = None  #: DCID of the client's very first Initial
-        self.retry_scid: bytes | None = None
         self.client_random: bytes | None = None
         self.suite: CipherSuite | None = None
         self._initial: dict[tuple[bytes, int], tuple[PacketKeys, PacketKeys]] = {}
@@ -267,18 +278,16 @@ class QuicDecoder:
         if ptype is QuicPacketType.RETRY:
             events.append(self._retry(direction, data, hdr, index, frame, ts))
             return hdr.end, hdr.dcid
-        if self.version is None or (direction == C2S and ptype is QuicPacketType.INITIAL and self.version != hdr.version
-                                    and not self.decrypted["initial"]):
+        if direction == S2C or not self._server_version_seen:
+            # the connection's version is the server's (compatible negotiation, RFC 9368, may change it)
             self.version = hdr.version
-        elif direction == S2C and hdr.version != self.version:
-            # compatible version negotiation (RFC 9368): the server's version wins
-            self.version = hdr.version
+            self._server_version_seen = direction == S2C
         if ptype is QuicPacketType.ZERO_RTT:
             self.zero_rtt_sent = True
-        elif direction == C2S and self.first_handshake_c2s_ts is None:
+        elif ptype is QuicPacketType.HANDSHAKE and direction == C2S and self.first_handshake_c2s_ts is None:
             self.first_handshake_c2s_ts = ts
         self.initial_version_mismatch = None
-        pn, payload, reason, _ = self._open_long(direction, data, hdr)
+        pn, payload, reason = self._open_long(direction, data, hdr)
         if self.initial_version_mismatch is not None:
             said, used = self.initial_version_mismatch
             self._note(events, frame, ts, direction, f"salt-{direction}",
@@ -362,7 +371,6 @@ class QuicDecoder:
 
     def _retry(self, direction: int, data: bytes, hdr: Header, index: int, frame: int, ts: float) -> QuicRetry:
         self.retry = True
-        self.retry_scid = hdr.scid
         # the server discarded the client's Initials: they are answered, not lost, and the client
         # starts its Initial CRYPTO stream again (aioquic even with a new ClientHello)
         ledger = self.ledgers.get((1 - direction, "initial"))
@@ -393,12 +401,13 @@ class QuicDecoder:
         ledger = self.ledgers.get((direction, SPACE_OF[ptype]))
         return ledger.largest + 1 if ledger else 0
 
-    def _open_long(self, direction: int, data: bytes, hdr: Header) -> tuple[int | None, bytes | None, str | None, None]:
+    def _open_long(self, direction: int, data: bytes, hdr: Header) -> tuple[int | None, bytes | None, str | None]:
+        """Packet number, payload and (when not opened) the reason, for a long-header packet."""
         packet = data[hdr.start : hdr.end]
         pn_offset = hdr.pn_offset - hdr.start
         expected = self._expected(direction, hdr.type)
         if hdr.type is QuicPacketType.INITIAL:
-            return (*self._open_initial(direction, packet, pn_offset, hdr, expected), None)
+            return self._open_initial(direction, packet, pn_offset, hdr, expected)
         candidates, reason = self._secret_keys(hdr.type, direction)
         last_error = reason
         for keys in candidates:
@@ -408,8 +417,8 @@ class QuicDecoder:
                 last_error = _crypto_reason(exc)
                 continue
             self._keys[(hdr.type, direction)] = keys  # the suite that worked
-            return pn, payload, None, None
-        return None, None, last_error, None
+            return pn, payload, None
+        return None, None, last_error
 
     def _open_initial(self, direction: int, packet: bytes, pn_offset: int, hdr: Header,
                       expected: int) -> tuple[int | None, bytes | None, str | None]:
@@ -524,6 +533,13 @@ class QuicDecoder:
             self._malformed(events, frame, ts, direction, f"{TYPE_NAMES[ptype]} packet {pn}: {exc.reason}")
         event.frames = [f.name for f in frames]
         event.details = [f.to_dict() for f in frames]
+        allowed = ALLOWED_FRAMES.get(ptype)
+        if allowed is not None:
+            for f in frames:
+                if f.code not in allowed and f.code in FRAME_NAMES:
+                    self._note(events, frame, ts, direction, f"frame-{ptype.name}-{f.name}",
+                               f"{f.name} frame in {_ARTICLED[ptype]} packet (not allowed there, RFC 9000 §12.4)",
+                               "warning")
         space = SPACE_OF[ptype]
         ranges = tuple(
             (f.fields["stream"] if f.code != 0x06 else CRYPTO_STREAM[ptype], f.fields["offset"],
