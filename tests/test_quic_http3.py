@@ -15,6 +15,8 @@ from typing import Any
 
 import pylsqpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inspector.decoders.base import DecodeContext
 from inspector.decoders.http3 import MAX_FIELD_SECTION, MAX_TABLE_CAPACITY, Http3Decoder
@@ -228,3 +230,22 @@ def test_blocked_field_section_waits_for_the_encoder_stream() -> None:
     assert frame.type == "HEADERS" and frame.stream == 4 and frame.frame == 7  # decodable from frame 7 on
     assert frame.headers == [[n.decode(), v.decode()] for n, v in headers]
     assert [r["path"] for r in h3.summary()["requests"]] == ["/dyn", "/dyn"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.sampled_from([0, 1, 2, 3, 4, 6, 7, 10, 11]), st.binary(max_size=64),
+                          st.booleans()), max_size=20))
+def test_random_stream_bytes_never_raise(chunks: list[tuple[int, int, bytes, bool]]) -> None:
+    h3 = Http3Decoder(CTX)
+    offsets: dict[tuple[int, int], int] = {}
+    indexes: dict[tuple[int, int], StreamIndex] = {}
+    for direction, sid, data, fin in chunks:
+        key = (direction, sid)
+        offset = offsets.get(key, 0)
+        index = indexes.setdefault(key, StreamIndex())
+        index.add(Span(offset, offset + len(data) + 1, 1, 1.0, 1.0, 1))
+        events = h3.stream_data(direction, sid, data, offset, fin, index, 1, 1.0)
+        assert all(isinstance(e, (Http3Frame, Http3Stream, Malformed, Note)) for e in events)
+        offsets[key] = offset + len(data)
+    h3.finish()
+    h3.summary()

@@ -276,8 +276,7 @@ class Http3Decoder:
                 st.frame_type, st.frame_start, st.frame_left, st.frame_length = code, start, length, length
                 st.frame_raw = bytearray()
                 pos = p
-                if code == 0x00:
-                    self._check_order(st, code, frame, ts, events)
+                self._check_order(st, code, frame, ts, events)
                 if length == 0:
                     self._streamed_frame_done(st, st.pos + pos, index, events)
                 continue

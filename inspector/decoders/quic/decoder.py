@@ -124,11 +124,17 @@ class StreamState:
 class QuicDecoder:
     """A :class:`~inspector.decoders.base.DatagramDecoder` for one QUIC connection's UDP flow.
 
-    Besides events, it keeps data for the analyses: :attr:`streams` (per
-    ``(direction, stream_id)`` the :class:`StreamState` whose reassembler
-    lists :class:`~.recovery.Chunk` records), :attr:`ledgers` (per
-    ``(direction, space)`` the packet-number records) and, after
-    :meth:`finish`, :attr:`losses`.
+    Besides events, it keeps what the RTT ledger and head-of-line analyses read:
+
+    * :meth:`stream_chunks` ``(direction, stream_id)``: per run of stream bytes
+      (offset, length, arrival_ts, delivered_ts, frame, arrival_frame, pn),
+      as seen at the capture point or, with ``receiver_view``, without the
+      packets the peer never acknowledged; :attr:`streams` lists the streams;
+    * :attr:`losses` (after :meth:`finish`): :class:`~inspector.events.QuicLoss`
+      per lost packet, with the streams it carried and where their data was resent;
+    * :attr:`ledgers`: per ``(direction, space)`` the packet-number records;
+    * :meth:`rtt`: the path round trip from ACK samples, and the handshake
+      facts in :meth:`summary` (``handshake_rtts``, ``zero_rtt``, ``retry``...).
     """
 
     def __init__(self, ctx: DecodeContext, *, app: Any = None, records: bool = True) -> None:
