@@ -15,6 +15,7 @@ and become ``malformed`` events.
 from __future__ import annotations
 
 import struct
+from functools import partial
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -263,10 +264,7 @@ class Pipeline:
         self.connections.append(conn)
         self._register(conn, client, server)
         # Reassemble from the start; dropped again if no decoder claims the stream.
-        conn.tcp.attach_streams(
-            lambda d, data, off, span: self._deliver(conn, d, data, off, span),
-            lambda d, off, length, span: self._gap(conn, d, off, length, span),
-        )
+        conn.tcp.attach_streams(partial(self._deliver, conn), partial(self._gap, conn))
         return conn, 0 if from_client else 1
 
     def _register(self, conn: Connection, client: tuple[bytes, int], server: tuple[bytes, int]) -> None:
@@ -300,9 +298,15 @@ class Pipeline:
             conn.decoder_state = DECODING
         elif state != DECODING:
             return
-        index = conn.tcp.reasm[d].index
-        self._guard(conn, lambda: conn.decoder.feed(d, data, off, index), span.frame, span.delivered)
-        if not self.detail and getattr(conn.decoder, "idle", False) and conn.decoder_state == DECODING:
+        decoder = conn.decoder
+        try:  # the decoder boundary (as in _guard, inlined: this runs per segment)
+            out = decoder.feed(d, data, off, conn.tcp.reasm[d].index)
+        except Exception as e:
+            self._decoder_failed(conn, e, span.frame, span.delivered)
+            return
+        if out:
+            self._deliver_events(conn, out)
+        if not self.detail and getattr(decoder, "idle", False) and conn.decoder_state == DECODING:
             # Nothing the summary shows depends on further bytes: stop reassembling.
             conn.decoder_state = IDLE
             conn.tcp.reasm = [None, None]
@@ -360,22 +364,29 @@ class Pipeline:
         """Run a decoder call; a decoder error becomes a malformed event and stops that decoder."""
         try:
             out = call()
-        except DecodeError as e:
-            self._malformed(frame, ts, conn, _layer_of(conn.decoder), e.reason)
-            self._stop_decoder(conn)
-            return
-        except Exception as e:  # a bug in a decoder must not end the capture
-            self._malformed(frame, ts, conn, _layer_of(conn.decoder), f"decoder error: {type(e).__name__}: {e}")
-            self._stop_decoder(conn)
+        except Exception as e:
+            self._decoder_failed(conn, e, frame, ts)
             return
         if out:
-            sink = self.on_event
-            for event in out:
-                if event.type == "malformed":
-                    self.malformed += 1
-                    conn.malformed += 1
-                if sink is not None:
-                    sink(event)
+            self._deliver_events(conn, out)
+
+    def _decoder_failed(self, conn: Connection, e: Exception, frame: int, ts: float) -> None:
+        """A decoder raised: a malformed event, and that decoder stops for this connection."""
+        if isinstance(e, DecodeError):
+            reason = e.reason
+        else:  # a bug in a decoder must not end the capture
+            reason = f"decoder error: {type(e).__name__}: {e}"
+        self._malformed(frame, ts, conn, _layer_of(conn.decoder), reason)
+        self._stop_decoder(conn)
+
+    def _deliver_events(self, conn: Connection, out: list[ev.Event]) -> None:
+        sink = self.on_event
+        for event in out:
+            if event.type == "malformed":
+                self.malformed += 1
+                conn.malformed += 1
+            if sink is not None:
+                sink(event)
 
     def _stop_decoder(self, conn: Connection) -> None:
         conn.decoder_state = NO_DECODER

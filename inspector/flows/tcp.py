@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from functools import partial
 
 from .reassembly import Reassembler
 from .streamindex import Span
@@ -290,10 +291,7 @@ class TcpState:
         """Start reassembling both directions, handing bytes and gaps to the callbacks."""
         for d in (0, 1):
             if self.reasm[d] is None:
-                r = Reassembler(
-                    (lambda data, off, span, d=d: deliver(d, data, off, span)),
-                    (lambda off, length, span, d=d: gap(d, off, length, span)),
-                )
+                r = Reassembler(partial(deliver, d), partial(gap, d))
                 # Stream offset 0 is the byte after the SYN when we saw it.
                 an = self.an[d]
                 if an.base_set and (self.syn if d == 0 else self.synack):
