@@ -223,6 +223,12 @@ BENCHES: list[Bench] = [
           lambda p, k: ["export", str(p)],
           lambda p, k: [TSHARK, "-n", "-r", str(p), "-T", "fields", *_fields(TCP_FIELDS)],
           target=None, quick=False, to_devnull=True),
+    Bench("export-keylog", "tls-bulk",
+          "export --keylog (TCP + TLS + HTTP/2 events) vs tshark -T fields of TCP and http2 fields",
+          lambda p, k: ["export", str(p), "--keylog", str(k)],
+          lambda p, k: [TSHARK, "-n", "-r", str(p), "-o", f"tls.keylog_file:{k}", "-T", "fields",
+                        *_fields(TCP_FIELDS + H2_FIELDS)],
+          target=None, quick=False, to_devnull=True, max_repeat=1),
     Bench("export-1m-keylog", "tls-1m",
           "scale (issue 10): export --keylog (TCP + TLS + HTTP/2 events) vs tshark -T fields of TCP and http2 fields",
           lambda p, k: ["export", str(p), "--keylog", str(k)],
@@ -304,13 +310,18 @@ def machine() -> dict:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_count(),
+    try:
+        rev = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                             cwd=REPO, timeout=10).stdout.strip()
+    except OSError:
+        rev = ""
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": rev or "unknown", "cpu": cpu, "cores": os.cpu_count(),
             "load_avg_at_start": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
             "tshark": tshark_version()}
 
 
 def table(results: list[Result], info: dict, repeat: int) -> str:
-    lines = [f"netinspect vs tshark — {info['date']}, {info['cpu']}, {info['cores']} cores, "
+    lines = [f"netinspect vs tshark — {info['date']}, commit {info['commit']}, {info['cpu']}, {info['cores']} cores, "
              f"load {info['load_avg_at_start'][0]} at start; best of {repeat} run(s) each "
              f"(lowest wall time, lowest peak RSS)", ""]
     head = f"{'benchmark':17} {'capture':10} {'packets':>10}  {'tool':10} {'wall s':>8} {'cpu s':>8} {'peak MB':>8}"
@@ -346,7 +357,7 @@ def scale_notes(results: list[Result]) -> list[str]:
     """netinspect's peak memory on the 430k- and the 1M-packet capture: bounded or growing."""
     by = {r.bench.name: r for r in results}
     notes = []
-    for small, big in (("summary", "summary-1m"), ("export", "export-1m")):
+    for small, big in (("summary", "summary-1m"), ("export", "export-1m"), ("export-keylog", "export-1m-keylog")):
         if small in by and big in by:
             a, b = by[small], by[big]
             for tool in ("netinspect", "tshark"):
