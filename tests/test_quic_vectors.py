@@ -299,3 +299,11 @@ def test_wrong_version_salt_does_not_open(case: tuple) -> None:
     other = VERSION_2 if version == VERSION_1 else VERSION_1
     with pytest.raises(ValueError):
         unprotect(initial_keys(DCID, other)[0], client_initial, 18, 0)
+
+
+def test_sniffing_versions_match_the_decoder() -> None:
+    """The registry's cheap QUIC sniffer must know the versions the decoder supports."""
+    from inspector.decoders import quic
+    from inspector.decoders.quic.packet import SUPPORTED_VERSIONS
+
+    assert quic._VERSIONS == SUPPORTED_VERSIONS

@@ -19,7 +19,8 @@ from .base import DatagramDecoder, DecodeContext, StreamDecoder
 from .dns import DnsLookups, DnsTcpDecoder, DnsUdpDecoder, looks_like_dns
 from .http1 import Http1Decoder, looks_like_http1
 from .http2 import PREFACE, Http2Decoder, looks_like_h2_server
-from .quic import QuicDecoder, looks_like_quic
+from . import quic
+from .quic import looks_like_quic
 from .sse import SseStreams
 from .tls import TlsDecoder, looks_like_tls
 from .websocket import upgrade_factory
@@ -49,7 +50,7 @@ class Registry:
     def choose_datagram(self, ctx: DecodeContext, direction: int, payload: bytes) -> DatagramDecoder | None:
         """A decoder for a UDP flow whose first datagram is ``payload``."""
         if looks_like_quic(payload, (ctx.client[1], ctx.server[1])):
-            return QuicDecoder(ctx)
+            return quic.QuicDecoder(ctx)  # imported lazily (aioquic is slow to import)
         if ctx.server[1] in DNS_PORTS or ctx.client[1] in DNS_PORTS or looks_like_dns(payload):
             return DnsUdpDecoder(ctx, self.dns)
         return None

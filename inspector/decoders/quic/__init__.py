@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import struct
 
-from .decoder import QuicDecoder
-from .packet import SUPPORTED_VERSIONS
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .decoder import QuicDecoder
 
 __all__ = ["QuicDecoder", "looks_like_quic", "QUIC_PORTS"]
 
@@ -18,6 +20,19 @@ __all__ = ["QuicDecoder", "looks_like_quic", "QUIC_PORTS"]
 QUIC_PORTS = frozenset({443, 4433, 8443})
 
 _U32 = struct.Struct("!I")
+# The same versions as packet.SUPPORTED_VERSIONS (v1, RFC 9000; v2, RFC 9369), spelled
+# out here so that sniffing UDP flows does not import aioquic.
+_VERSIONS = frozenset({0x00000001, 0x6B3343CF})
+
+
+def __getattr__(name: str) -> Any:
+    # QuicDecoder pulls in aioquic (~0.2 s of start-up): load it on first use,
+    # so captures without QUIC never pay for it.
+    if name == "QuicDecoder":
+        from .decoder import QuicDecoder
+
+        return QuicDecoder
+    raise AttributeError(name)
 
 
 def looks_like_quic(payload: bytes, ports: tuple[int, int] = (0, 0)) -> bool:
@@ -43,5 +58,5 @@ def looks_like_quic(payload: bytes, ports: tuple[int, int] = (0, 0)) -> bool:
             return (len(payload) - 7 - dcid_len - scid_len) % 4 == 0
         if not first & 0x40:
             return False
-        return version in SUPPORTED_VERSIONS or on_quic_port
+        return version in _VERSIONS or on_quic_port
     return bool(first & 0x40) and on_quic_port and len(payload) >= 21  # 1 + DCID + 4-byte sample room
