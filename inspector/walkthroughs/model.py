@@ -178,7 +178,8 @@ class Walkthrough:
             suffix = f"  [{'; '.join(where)}]" if where else ""
             lines.append(f"[{step.index}/{total}] {step.title}{suffix}")
             for para in step.text.split("\n"):
-                lines.extend(textwrap.wrap(para, width=width, initial_indent="  ", subsequent_indent="  ") or [""])
+                lines.extend(textwrap.wrap(para, width=width, initial_indent="  ", subsequent_indent="  ",
+                                           break_on_hyphens=False, break_long_words=False) or [""])
         return "\n".join(lines) + "\n"
 
 
