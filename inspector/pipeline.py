@@ -33,7 +33,9 @@ from .net.ip import Fragments, format_addr, parse_ip
 from .net.link import LINK_TYPES
 
 _TCP = struct.Struct("!HHIIBBH")
-_V4_FAST = struct.Struct("!H2xHxB")  # total length, flags+fragment offset, protocol
+# IPv4 header without options then the TCP header: version/IHL, total length,
+# flags+fragment offset, protocol, then ports, seq, ack, data offset, flags, window
+_V4_TCP = struct.Struct("!BxH2xHxB10xHHIIBBH")
 _UDP = struct.Struct("!HHH")
 _PORT = struct.Struct("!H")
 _FLAG_LETTERS = "FSRPAUEC"
@@ -97,36 +99,32 @@ class Pipeline:
         capture).  Everything else goes through :meth:`_slow`.
         """
         flows_get = self._flows.get
-        tcp_unpack = _TCP.unpack_from
-        v4_unpack = _V4_FAST.unpack_from
+        v4tcp = _V4_TCP.unpack_from
+        segments = self.segments
         frame = self.frame
         ts = None
         for ts, linktype, data, wire in packets:
             frame += 1
-            if linktype == 1 and data[12:14] == b"\x08\x00":
+            if linktype == 1 and data[12] == 8 and data[13] == 0 and len(data) >= 54:
                 off = 14
-            elif linktype == 276 and data[:2] == b"\x08\x00":
+            elif linktype == 276 and data[0] == 8 and data[1] == 0 and len(data) >= 60:
                 off = 20
             else:
                 self.frame = frame
                 self._slow(frame, ts, linktype, data, wire)
                 continue
-            if data[off] != 0x45 or len(data) < off + 40:
-                self.frame = frame
-                self._slow(frame, ts, linktype, data, wire)
-                continue
-            total, fragment, proto = v4_unpack(data, off + 2)
-            if fragment & 0x3FFF or total < 40 or proto != 6:
+            # IPv4 and TCP fixed headers in one unpack
+            vihl, total, fragment, proto, sport, dport, seq, ack, offb, flags, win = v4tcp(data, off)
+            if vihl != 0x45 or fragment & 0x3FFF or total < 40 or proto != 6:
                 self.frame = frame
                 self._slow(frame, ts, linktype, data, wire)
                 continue
             t = off + 20
             # src, dst, sport, dport are contiguous here: one slice is the flow key
             entry = flows_get(data[off + 12 : t + 4])
-            sport, dport, seq, ack, offb, flags, win = tcp_unpack(data, t)
             thl = (offb >> 4) << 2
             seglen = total - 20 - thl
-            if entry is None or flags & 7 or thl < 20 or seglen < 0 or self.segments:
+            if entry is None or flags & 7 or thl < 20 or seglen < 0 or segments:
                 self.frame = frame
                 self._tcp(frame, ts, data[off + 12 : t + 4], data, t, total - 20, wire)
                 continue
