@@ -194,8 +194,15 @@ class TcpState:
                     self.ack3 = True
             if seglen and self.fin_first is not None and not self.fin[d]:
                 self.data_after_fin = True
-            if bits or rtt is not None:
-                self._account(bits, rtt, ts, frame)
+            if rtt is not None:  # most ACKs give a sample: accounted inline
+                self.rtt_count += 1
+                self.rtt_sum += rtt
+                if self.rtt_min is None or rtt < self.rtt_min:
+                    self.rtt_min = rtt
+                if len(self.rtt_samples) < MAX_RTT_SAMPLES:
+                    self.rtt_samples.append((ts, rtt, frame))
+            if bits:
+                self._account(bits, None, ts, frame)
             return bits, rtt
         syn = flags & SYN
         if syn and not flags & ACK and fwd.base_set and seq == fwd.base_seq:
