@@ -1,0 +1,376 @@
+"""The timeline model of one connection: lanes of marks and shaded spans over time.
+
+Lanes: the setup phases (TCP handshake, TLS or QUIC handshake, labelled with
+their round trips), the transport in each direction (segments or QUIC
+packets; losses, retransmissions, duplicate ACKs stand out), TLS records,
+one lane per HTTP/2 or HTTP/3 stream (and the connection's control lane),
+WebSocket directions, HTTP/1.x exchanges, DNS, and notes.  Spans mark what
+lasted: a stream's lifetime, a flow-control stall, data waiting for a lost
+QUIC packet, and any analysis event with ``start``/``end`` (HOL episodes
+from the RTT/HOL analysis) across the lanes of the streams it names.
+
+Built incrementally from the connection's event list (:meth:`update`), and
+binned per screen column by :meth:`Lane.columns`.  No Textual here.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+from inspector.events import Event
+
+# mark priorities: the most important mark of a column wins
+P_ACK, P_DATA, P_INFO, P_CONTROL, P_WARN, P_LOSS = 1, 3, 4, 5, 7, 9
+
+
+@dataclass(slots=True)
+class Span:
+    t0: float
+    t1: float
+    char: str
+    style: str
+    label: str = ""
+    index: int = -1  #: the event it came from (for a click)
+    short: str = ""  #: a label for when ``label`` does not fit
+
+
+@dataclass
+class Lane:
+    key: tuple[Any, ...]
+    name: str
+    order: tuple[Any, ...]
+    ts: list[float] = field(default_factory=list)
+    marks: list[tuple[int, str, str, int]] = field(default_factory=list)  #: (prio, char, style, event index)
+    spans: list[Span] = field(default_factory=list)
+    sorted: bool = True
+    version: int = 0
+
+    def add(self, ts: float, prio: int, char: str, style: str, index: int) -> None:
+        if self.ts and ts < self.ts[-1]:
+            self.sorted = False
+        self.ts.append(ts)
+        self.marks.append((prio, char, style, index))
+        self.version += 1
+
+    def _sort(self) -> None:
+        if not self.sorted:
+            order = sorted(range(len(self.ts)), key=self.ts.__getitem__)
+            self.ts = [self.ts[i] for i in order]
+            self.marks = [self.marks[i] for i in order]
+            self.sorted = True
+
+    def columns(self, t0: float, t1: float, width: int) -> list[tuple[str, str, int] | None]:
+        """Per column: (char, style, event index) of the most important mark or span there."""
+        self._sort()
+        out: list[tuple[str, str, int] | None] = [None] * width
+        if width <= 0 or t1 <= t0:
+            return out
+        scale = width / (t1 - t0)
+        for sp in self.spans:  # in order: later spans draw over earlier ones, marks over both
+            if sp.t1 < t0 or sp.t0 > t1:
+                continue
+            a = max(0, int((sp.t0 - t0) * scale))
+            b = min(width - 1, int((sp.t1 - t0) * scale))
+            room = b - a + 1 - 2
+            text = sp.label if len(sp.label) <= room else sp.short if len(sp.short) <= room else ""
+            for c in range(a, b + 1):
+                k = c - a - 1
+                out[c] = (text[k] if 0 <= k < len(text) else sp.char, sp.style, sp.index)
+        prios = [-1] * width
+        lo = bisect_left(self.ts, t0)
+        hi = bisect_right(self.ts, t1)
+        ts, marks = self.ts, self.marks
+        for i in range(lo, hi):
+            c = int((ts[i] - t0) * scale)
+            if c >= width:
+                c = width - 1
+            m = marks[i]
+            if m[0] > prios[c]:
+                prios[c] = m[0]
+                out[c] = (m[1], m[2], m[3])
+        return out
+
+    def nearest(self, t: float) -> int | None:
+        """The event index of the mark nearest to time ``t``."""
+        self._sort()
+        if not self.ts:
+            return None
+        i = bisect_left(self.ts, t)
+        best = min((j for j in (i - 1, i) if 0 <= j < len(self.ts)), key=lambda j: abs(self.ts[j] - t))
+        return self.marks[best][3]
+
+
+_TLS_CHARS = {"ClientHello": "C", "ServerHello": "S", "HelloRetryRequest": "R", "Certificate": "c",
+              "Finished": "F", "NewSessionTicket": "t", "Alert": "!", "EncryptedExtensions": "e",
+              "ChangeCipherSpec": "x", "CertificateVerify": "v", "EndOfEarlyData": "E"}
+_H2_CHARS = {"HEADERS": ("H", "green", P_CONTROL), "DATA": ("█", "", P_DATA), "RST_STREAM": ("X", "red", P_WARN),
+             "PUSH_PROMISE": ("P", "magenta", P_CONTROL), "WINDOW_UPDATE": ("w", "dim", P_ACK),
+             "SETTINGS": ("s", "cyan", P_INFO), "PING": ("p", "cyan", P_INFO), "GOAWAY": ("G", "red", P_WARN),
+             "PRIORITY": ("^", "dim", P_ACK), "CONTINUATION": ("h", "green", P_INFO), "PREFACE": ("P", "cyan", P_INFO)}
+_QUIC_CHARS = {"initial": ("I", "cyan", P_CONTROL), "handshake": ("H", "cyan", P_CONTROL), "0rtt": ("0", "green", P_INFO),
+               "1rtt": ("█", "", P_DATA), "retry": ("R", "yellow", P_WARN), "version_negotiation": ("V", "yellow", P_WARN)}
+_WS_CHARS = {"text": ("█", "", P_DATA), "binary": ("█", "", P_DATA), "continuation": ("█", "", P_DATA),
+             "ping": ("p", "cyan", P_INFO), "pong": ("P", "cyan", P_INFO), "close": ("C", "yellow", P_CONTROL)}
+_SEV_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
+
+
+class TimelineModel:
+    """Lanes of one connection, filled from its (growing) event list."""
+
+    def __init__(self, summary: dict[str, Any] | None = None) -> None:
+        self.lanes: dict[tuple[Any, ...], Lane] = {}
+        self.seen = 0
+        self.t_min: float | None = None
+        self.t_max: float | None = None
+        self.summary = summary or {}
+        self.version = 0
+        # setup phase tracking
+        self._syn: float | None = None
+        self._synack: float | None = None
+        self._tcp_done = False
+        self._client_hello: float | None = None
+        self._tls_done = False
+        self._quic_first: float | None = None
+        self._streams: dict[int, list[float]] = {}  # stream -> [first ts, last ts]
+        self._stream_span: dict[int, Span] = {}
+        self._dns: dict[int, float] = {}
+        self._requests: dict[int, float] = {}  # HTTP/1.x request frame -> its start
+
+    # ------------------------------------------------------------------ lanes
+
+    def lane(self, key: tuple[Any, ...], name: str, order: tuple[Any, ...]) -> Lane:
+        lane = self.lanes.get(key)
+        if lane is None:
+            lane = self.lanes[key] = Lane(key, name, order)
+        return lane
+
+    def ordered(self) -> list[Lane]:
+        return sorted(self.lanes.values(), key=lambda ln: ln.order)
+
+    def _setup_lane(self) -> Lane:
+        return self.lane(("setup",), "setup", (0,))
+
+    def _stream_lane(self, stream: int, proto: str) -> Lane:
+        if stream == 0 and proto == "h2":
+            return self.lane(("stream", 0), "h2 conn", (3, 0))
+        if proto == "h3" and stream % 4 in (2, 3):
+            return self.lane(("h3ctl",), "h3 ctl", (3, 1))
+        return self.lane(("stream", stream), f"{proto} s{stream}", (4, stream))
+
+    # ------------------------------------------------------------------ ingest
+
+    def update(self, events: list[Event], summary: dict[str, Any] | None = None) -> bool:
+        """Take the events added since the last call; True if anything changed."""
+        if summary is not None:
+            self.summary = summary
+        n = len(events)
+        if n == self.seen:
+            return False
+        for i in range(self.seen, n):
+            e = events[i]
+            ts = e.ts
+            if self.t_min is None or ts < self.t_min:
+                self.t_min = ts
+            if self.t_max is None or ts > self.t_max:
+                self.t_max = ts
+            try:
+                self._add(e, i)
+            except (AttributeError, TypeError, KeyError):
+                continue  # an event shape we do not know: it stays in the list, off the timeline
+        self.seen = n
+        self.version += 1
+        return True
+
+    def _add(self, e: Any, i: int) -> None:
+        layer, t, ts = e.layer, e.type, e.ts
+        d = getattr(e, "direction", None)
+        arrow = "→" if d == "c2s" else "←"
+        if layer == "tcp" and t == "segment":
+            self._tcp(e, i, arrow)
+        elif layer == "tls":
+            self._tls(e, i)
+        elif layer == "quic":
+            self._quic(e, i, arrow)
+        elif layer == "http2":
+            if t == "flow_control_stall":
+                lane = self._stream_lane(e.stream, "h2")
+                lane.spans.append(Span(e.start, e.end, "▒", "yellow", "flow-control stall", i, "stall"))
+                lane.add(e.start, P_WARN, "▒", "yellow", i)
+                return
+            self._frame(e, i, "h2", _H2_CHARS)
+        elif layer == "http3":
+            if t == "stream":
+                self._stream_lane(e.stream, "h3").add(ts, P_INFO, "+", "cyan", i)
+                return
+            self._frame(e, i, "h3", _H2_CHARS)
+        elif layer == "grpc" and t == "message":
+            self._stream_lane(e.stream, "h2").add(ts, P_INFO, "g", "magenta", i)
+        elif layer == "sse":
+            stream = getattr(e, "stream", None)
+            lane = self._stream_lane(stream, "h2") if stream else self.lane(("sse",), "sse", (5, 1))
+            lane.add(ts, P_INFO, "e", "magenta", i)
+        elif layer == "websocket":
+            if d is None:
+                self.lane(("ws", "c2s"), "ws →", (5, 2)).add(ts, P_CONTROL, "U", "green", i)
+                return
+            char, style, prio = _WS_CHARS.get(t, ("", "", 0))
+            if char:
+                self.lane(("ws", d), f"ws {arrow}", (5, 2 if d == "c2s" else 3)).add(ts, prio, char, style, i)
+        elif layer == "http":
+            lane = self.lane(("http",), "http", (5, 0))
+            if t == "request":
+                lane.add(ts, P_CONTROL, ">", "green", i)
+                self._requests[e.frame] = e.start_ts
+            elif t == "response":
+                lane.add(ts, P_CONTROL, "<", "green", i)
+                start = self._requests.get(getattr(e, "request_frame", None))
+                if start is not None:
+                    lane.spans.append(Span(start, ts, "─", "green", "", i))
+        elif layer == "dns":
+            lane = self.lane(("dns",), "dns", (5, 4))
+            if t == "query":
+                lane.add(ts, P_CONTROL, "?", "cyan", i)
+                self._dns.setdefault(e.id, ts)
+            else:
+                lane.add(ts, P_CONTROL, "!", "green" if e.rcode == "NOERROR" else "yellow", i)
+                q = self._dns.pop(e.id, None)
+                if q is not None:
+                    lane.spans.append(Span(q, ts, "─", "cyan", "", i))
+        if t in ("note", "malformed") or layer in ("hol", "analysis", "ledger"):
+            self._note(e, i)
+
+    def _tcp(self, e: Any, i: int, arrow: str) -> None:
+        flags, analysis, ts = e.flags, e.analysis, e.ts
+        lane = self.lane(("tcp", e.direction), f"tcp {arrow}", (1, 0 if e.direction == "c2s" else 1))
+        if analysis and ("lost_segment" in analysis):
+            lane.add(ts, P_LOSS, "L", "bold red", i)
+        elif analysis and any("retransmission" in a for a in analysis):
+            lane.add(ts, P_LOSS - 1, "R", "bold red", i)
+        elif "R" in flags:
+            lane.add(ts, P_WARN, "X", "red", i)
+        elif analysis and "zero_window" in analysis:
+            lane.add(ts, P_WARN, "Z", "yellow", i)
+        elif analysis and "duplicate_ack" in analysis:
+            lane.add(ts, P_WARN - 1, "d", "yellow", i)
+        elif "S" in flags:
+            lane.add(ts, P_CONTROL, "S", "cyan", i)
+        elif "F" in flags:
+            lane.add(ts, P_CONTROL, "F", "cyan", i)
+        elif e.len:
+            lane.add(ts, P_DATA, "█", "", i)
+        else:
+            lane.add(ts, P_ACK, "·", "dim", i)
+        # the TCP handshake, for the setup lane
+        if "S" in flags and "A" not in flags and self._syn is None:
+            self._syn = ts
+        elif "S" in flags and "A" in flags and self._synack is None:
+            self._synack = ts
+        elif (not self._tcp_done and self._syn is not None and self._synack is not None
+              and e.direction == "c2s" and "A" in flags and "S" not in flags):
+            self._tcp_done = True
+            rtt = self.summary.get("tcp", {}).get("irtt_ms") if isinstance(self.summary.get("tcp"), dict) else None
+            label = "TCP 1 RTT" + (f" {rtt:.1f}ms" if rtt else "")
+            self._setup_lane().spans.append(Span(self._syn, ts, "░", "cyan", label, i, "TCP"))
+
+    def _tls(self, e: Any, i: int) -> None:
+        t, ts = e.type, e.ts
+        lane = self.lane(("tls",), "tls", (2, 0))
+        if t == "ApplicationData":
+            lane.add(ts, P_ACK, "·", "dim", i)
+        else:
+            style = "red" if t == "Alert" and "close_notify" not in str(e.description) else "magenta"
+            lane.add(ts, P_CONTROL, _TLS_CHARS.get(t, "h"), style, i)
+        if t == "ClientHello" and self._client_hello is None:
+            self._client_hello = ts
+        elif (t == "Finished" and e.direction == "c2s" and self._client_hello is not None and not self._tls_done
+              and self._quic_first is None):  # inside QUIC the QUIC span says it all
+            self._tls_done = True
+            tls = self.summary.get("tls") if isinstance(self.summary.get("tls"), dict) else {}
+            rtts = tls.get("handshake_rtts")
+            label = f"TLS {tls.get('version') or ''} {rtts} RTT" if rtts is not None else "TLS"
+            self._setup_lane().spans.append(
+                Span(self._client_hello, ts, "░", "magenta", label.replace("  ", " "), i, f"TLS {rtts}" if rtts is not None else "TLS"))
+
+    def _quic(self, e: Any, i: int, arrow: str) -> None:
+        t, ts = e.type, e.ts
+        if t == "note":
+            return
+        lane = self.lane(("quic", e.direction), f"quic {arrow}", (1, 0 if e.direction == "c2s" else 1))
+        if t == "loss":
+            lane.add(ts, P_LOSS, "L", "bold red", i)
+            for r in e.resent or ():
+                stream = r.get("stream")
+                if stream is None:
+                    continue
+                sl = self._stream_lane(stream, "h3")
+                sl.spans.append(Span(ts, r.get("ts", ts), "░", "red", "waits for the lost packet", i, "loss"))
+                sl.add(r.get("ts", ts), P_LOSS - 1, "R", "bold red", i)
+            return
+        char, style, prio = _QUIC_CHARS.get(t, ("?", "", P_INFO))
+        if e.pn is None and t not in ("retry", "version_negotiation"):
+            char, style = "?", "yellow"
+        elif t == "1rtt" and e.frames and all(f in ("ACK", "PADDING") for f in e.frames):
+            char, style, prio = "·", "dim", P_ACK
+        lane.add(ts, prio, char, style, i)
+        if t == "initial" and self._quic_first is None and e.direction == "c2s":
+            self._quic_first = ts
+            quic = self.summary.get("quic") if isinstance(self.summary.get("quic"), dict) else {}
+            hs = quic.get("handshake_ms")
+            if hs:
+                rtts = quic.get("handshake_rtts")
+                self._setup_lane().spans.append(
+                    Span(ts, ts + hs / 1000, "░", "magenta", f"QUIC {rtts} RTT" if rtts is not None else "QUIC", i, "QUIC"))
+
+    def _frame(self, e: Any, i: int, proto: str, chars: dict[str, tuple[str, str, int]]) -> None:
+        stream, ts = e.stream, e.ts
+        lane = self._stream_lane(stream, proto)
+        char, style, prio = chars.get(e.type, ("?", "dim", P_INFO))
+        if "END_STREAM" in (getattr(e, "flag_names", None) or ()) and e.type == "DATA":
+            char = "▌"
+        lane.add(ts, prio, char, style, i)
+        if stream and not (proto == "h3" and stream % 4 in (2, 3)):
+            span = self._stream_span.get(stream)
+            if span is None:
+                span = self._stream_span[stream] = Span(ts, ts, "─", "dim", "", i)
+                lane.spans.insert(0, span)
+            span.t0 = min(span.t0, ts)
+            span.t1 = max(span.t1, ts)
+
+    def _note(self, e: Any, i: int) -> None:
+        start, end = getattr(e, "start", None), getattr(e, "end", None)
+        sev = getattr(e, "severity", None) or ("error" if e.type == "malformed" or e.layer == "hol" else "note")
+        style = _SEV_STYLE.get(sev, "cyan")
+        if e.type in ("ledger", "what_if"):
+            return  # listed in the annotation panel; the setup lane already shows the phases
+        if isinstance(start, float) and isinstance(end, float):
+            # an episode (HOL blocking): shade the lanes of the streams it held up
+            label = "HOL" if e.layer == "hol" or "hol" in e.type else e.type
+            proto = "h3" if "quic" in self.summary else "h2"
+            targets = [self._stream_lane(s, proto) for s in _victim_streams(e)]
+            if not targets:
+                targets = [self.lanes[("http",)]] if ("http",) in self.lanes else [self.lane(("notes",), "notes", (6,))]
+            for lane in targets:
+                lane.spans.append(Span(start, end, "░", "magenta", label, i, label[:3]))
+        self.lane(("notes",), "notes", (6,)).add(e.ts, P_WARN if sev != "note" else P_INFO, "!", style, i)
+
+
+_STREAM_RE = re.compile(r"\bstream (\d+)")
+
+
+def _victim_streams(e: Any) -> list[int]:
+    """Stream ids an episode held up: ``streams``/``stream`` fields, or "stream N" in its victims' names."""
+    streams = getattr(e, "streams", None)
+    if isinstance(streams, list):
+        return [s for s in streams if isinstance(s, int)]
+    out: list[int] = []
+    for v in getattr(e, "victims", None) or ():
+        unit = v.get("unit") if isinstance(v, dict) else v
+        m = _STREAM_RE.search(str(unit))
+        if m and int(m.group(1)) not in out:
+            out.append(int(m.group(1)))
+    if not out and isinstance(getattr(e, "stream", None), int):
+        out.append(e.stream)
+    return out
