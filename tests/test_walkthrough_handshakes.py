@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from tests.test_walkthrough_oracle import (CLIENT, SERVER, close, flights, frames, initial_rtts, ms_between, num,
-                                           one_each, provenance, step, steps, text_of, tshark)
+                                           one_each, provenance, step, summary, text_of, tshark)
 
 # IANA TLS supported group code points, as tshark prints them (RFC 8446 §4.2.7)
 GROUPS = {"29": "x25519", "0x001d": "x25519", "23": "secp256r1", "0x0017": "secp256r1"}
@@ -209,3 +209,23 @@ def test_dns_then_connect() -> None:
     assert abs(num(r"the lookup was {n}%", b) - pct) <= 0.51
     assert provenance(name)["keylog"]  # the TLS part was decrypted with the committed key log
     assert f"({len(frames(name))} frames," in text_of(name)
+
+
+def test_rtt_ledger_is_quoted_and_agrees_with_the_frames() -> None:
+    """When the summary carries the RTT ledger, the walkthroughs quote it, and its round trips are tshark's."""
+    for name, conn, expect, title in (
+        ("tls12-vs-tls13", 0, None, "The bill"), ("tls12-vs-tls13", 1, None, "The bill"),
+        ("dns-then-connect", 1, {"DNS": 1, "TCP": 1, "TLS": 1}, "The bill"),
+        ("tcp-handshake", 0, {"TCP": 1}, "The bill"),
+    ):
+        b = step(name, title)
+        if "ledger" not in summary(name)[conn]:
+            assert "RTT ledger" not in b
+            continue
+        quoted = b.split(f"RTT ledger for conn {conn}: ")[1].split(", in units of")[0]
+        if expect is None:  # TLS 1.2 two round trips, 1.3 one: ClientHello to request over tshark's iRTT
+            hs = _tls_frames(name)
+            req = {int(s): int(f) for f, s in one_each(name, ["frame.number", "tcp.stream"], "http.request")}
+            expect = {"TCP": 1, "TLS": round(ms_between(name, hs[conn]["c1"][0], req[conn]) / initial_rtts(name)[conn])}
+        for label, rtts in expect.items():
+            assert num(rf"\b{label} {{n}} RTT", quoted) == rtts, (name, label, quoted)

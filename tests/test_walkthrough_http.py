@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 
 from tests.test_walkthrough_oracle import (CLIENT, close, flights, frames, initial_rtts, ms_between, num, one_each, step,
-                                           t, tshark)
+                                           summary, t, tshark)
 
 H2C = ("-d", "tcp.port==50051,http2")
 
@@ -85,6 +85,11 @@ def test_http1_keepalive_per_request_parallel_pipelined() -> None:
     assert close(num(r"request: {n} ms more than the round trip", b), first_ms - rtts[pp], 0.21)
     assert close(num(r"It completes {n} ms", b), ms_between(cap, req_f, small_f))
     assert num(r"It completes [\d.]+ ms \({n} RTT\)", b) > 2  # head-of-line blocked: far more than its one round trip
+    if summary(cap)[pp].get("hol"):  # the HOL analysis' pipelining episode, quoted: the same wait
+        quoted = b.split("HOL analysis")[1]
+        assert close(num(re.escape(uris[1]) + r"\) {n} ms", quoted), first_ms - rtts[pp], 0.21)
+    else:
+        assert "HOL analysis" not in b
 
 
 def range_in(before: str, after: str, text: str) -> tuple[float, float]:

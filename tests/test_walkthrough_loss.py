@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from tests.test_walkthrough_oracle import (CLIENT, OOO, SERVER, capture, close, flights, frames, initial_rtts,
-                                           ms_between, num, one_each, step, t, tshark)
+                                           ms_between, num, one_each, step, summary, t, tshark)
 
 
 def _pdml(name: str, frame: int) -> ET.Element:
@@ -96,6 +96,15 @@ def test_http2_lossy_cross_stream_hol() -> None:
     for sid, ms in loss["waited"].items():
         assert close(num(rf"stream {sid} \([^)]*\) {{n}} ms", b), ms), sid
     assert close(num(r"victims lost {n} ms", b), sum(loss["waited"].values()), 0.11 * len(loss["waited"]))
+
+    # the HOL analysis, when the summary has it, is quoted with the same victims and times
+    if summary(name)[0].get("hol"):
+        quoted = b.split("HOL analysis")[1]
+        for sid, ms in loss["waited"].items():
+            assert close(num(rf"HTTP/2 stream {sid} \([^)]*\) {{n}} ms", quoted), ms)
+        assert close(num(r"reports: {n} ms", quoted), rec)
+    else:
+        assert "HOL analysis" not in b
 
     b = step(name, "Untouched streams")
     for sid in sorted(loss["streams"]):
@@ -181,6 +190,12 @@ def test_http3_lossy_only_the_affected_stream_stalls() -> None:
     for other in requests:
         assert close(num(rf"\b{other}: {{n}} ms", b.split("Blocked time per stream:")[1]), stalls[other])
     assert f"({', '.join(str(s) for s in requests if s != sid)})" in b
+    if summary(name)[0].get("hol"):
+        quoted = b.split("HOL analysis")[1]
+        assert close(num(rf"blocked: HTTP/3 stream {sid} \([^)]*\) {{n}} ms", quoted), stalls[sid])
+        assert all(f"HTTP/3 stream {s} " not in quoted.split("blocked:")[1] for s in requests if s != sid)
+    else:
+        assert "HOL analysis" not in b
 
     b = step(name, "Against HTTP/2 on TCP")
     loss = h2_loss(h2)

@@ -178,6 +178,18 @@ def flights(name: str, frame: int, streams: set[int] | None = None) -> int:
     return runs.count(CLIENT) - 1
 
 
+@lru_cache(maxsize=None)
+def summary(name: str) -> dict[int, dict]:
+    """netinspect's own ``summary --json`` connections (only to know which analysis keys it offers)."""
+    from inspector.keylog import KeyLog
+    from inspector.output.summary import summaries
+    from inspector.pipeline import decode_file
+
+    pcap, keys = capture(name)
+    pipe, _ = decode_file(str(pcap), keylog=KeyLog.from_file(str(keys)) if keys else KeyLog())
+    return {c["id"]: c for c in summaries(pipe.connections, pipe.registry)}
+
+
 def provenance(name: str) -> dict:
     return json.loads((SAMPLES / f"{name}.json").read_text())
 

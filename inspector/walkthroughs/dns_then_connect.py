@@ -6,7 +6,7 @@ from typing import Any
 
 from ..events import DnsMessage
 from .decoded import Decoded
-from .measure import flights_before, handshake, irtt_ms, ms, plural
+from .measure import flights_before, handshake, irtt_ms, ledger_note, ms, plural
 from .model import Pick, StepSpec
 
 NAME = "dns-then-connect"
@@ -59,6 +59,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
         "req_ms": ms(req.ts - t0), "req_rtt": ms(req.ts - t0) / rtt,
         "flights": plural(flights_before(dec, req.frame, [dns_conn, conn]), "round trip"),
         "first_byte_ms": first_byte_ms, "total_ms": total,
+        "ledger_note": ledger_note(s, conn),
         "dns_pct": 100.0 * dns_ms / total if total else 0.0,
     }
     steps = [
@@ -84,7 +85,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "From the first DNS query to the request: {req_ms:.1f} ms, {req_rtt:.2f} RTT, {flights} of "
                  "waiting (DNS, TCP, TLS). The response's first byte came {first_byte_ms:.1f} ms later. Of the "
                  "{total_ms:.1f} ms until then, the lookup was {dns_pct:.0f}%; with the address cached (for up to "
-                 "{ttl} s) the request would have left {dns_ms:.1f} ms earlier.",
+                 "{ttl} s) the request would have left {dns_ms:.1f} ms earlier.{ledger_note}",
                  (Pick(conn=dns_conn, layer="dns"), Pick(conn=conn, frames=(req.frame,), type=("HEADERS", "request")))),
     ]
     return f, steps

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..events import HttpRequest, HttpResponse
 from .decoded import Decoded
-from .measure import handshake, irtt_ms, ms, ms_range, plural
+from .measure import handshake, hol_note, irtt_ms, ledger_note, ms, ms_range, plural
 from .model import Pick, StepSpec
 
 NAME = "http1"
@@ -67,6 +67,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
             any(h[0] == "connection" and h[1].lower() == "close" for h in _reqs(dec, c)[0].headers) for c in single
         ) else "no Connection: close header",
     })
+    f["single_note"] = ledger_note(dec.conns[single[-1]], single[-1])
     f["single_extra_ms"] = f["single_ms"] - f["ka_ms"]
     f["single_extra_packets"] = f["single_packets"] - f["ka_packets"]
 
@@ -105,6 +106,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
         "small_after_big": "after" if small.first_byte_ts >= big.ts else "before",
         "small_hol_ms": ms(small.first_byte_ts - p_reqs[1].ts) - rtt,
         "pp_last_ms": ms(p_resps[-1].ts - p_reqs[0].ts),
+        "pp_note": hol_note(dec.conns[pp], "http1"),
         "pipelined_count": (dec.conns[pp].get("http1") or {}).get("pipelined", 0),
     })
 
@@ -119,7 +121,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "The same objects fetched with {close_hdr} on conns {single_conns}: {single_handshakes}, each a "
                  "full round trip before its request can leave. First SYN to last response: {single_ms:.1f} ms = "
                  "{single_rtt:.2f} RTT, {single_extra_ms:.1f} ms more than keep-alive, and {single_packets} "
-                 "packets ({single_extra_packets} more: every connection also opens and closes).",
+                 "packets ({single_extra_packets} more: every connection also opens and closes).{single_note}",
                  tuple(Pick(conn=c, layer=("http" if i % 2 else "tcp"), where=(None if i % 2 else (lambda e: "S" in e.flags or "F" in e.flags)))
                        for c in single for i in range(2))),
         StepSpec("Parallel connections to one host",
@@ -144,7 +146,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "{small_hol_ms:.1f} ms more than the round trip it needs on an idle connection. It completes "
                  "{small_ms:.1f} ms ({small_rtt:.2f} RTT) after it was asked for (frame {small_frame}). A small "
                  "response stuck behind a big one on the same connection is head-of-line blocking in HTTP/1.1; "
-                 "HTTP/2 removes it by interleaving streams (see http2-multiplex).",
+                 "HTTP/2 removes it by interleaving streams (see http2-multiplex).{pp_note}",
                  (Pick(conn=pp, layer="http", type="response"),)),
     ]
     return f, steps

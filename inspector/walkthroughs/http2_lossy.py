@@ -6,7 +6,7 @@ from typing import Any
 
 from .decoded import Decoded
 from .http2_multiplex import h2_conn
-from .measure import StreamWait, TcpLoss, irtt_ms, ms, plural, tcp_loss_h2
+from .measure import StreamWait, TcpLoss, hol_note, irtt_ms, ms, plural, tcp_loss_h2
 from .model import Pick, StepSpec
 
 NAME = "http2-lossy"
@@ -66,6 +66,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
         "streams": ", ".join(str(r["stream"]) for r in reqs), "tls": (s.get("tls") or {}).get("version", "?"),
         "retransmissions": plural(s["tcp"]["retransmissions"], "retransmission"),
         "finish": ", ".join(f"{sid}: {ms(done[sid] - t0):.1f} ms" for sid in sorted(done) if done[sid]),
+        "hol_note": hol_note(s, "tcp"),
         "last_ms": ms(max(t for t in done.values() if t) - t0),
     }
     f.update(lf)
@@ -99,7 +100,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "The same retransmission released {victims_n} whose data had already arrived complete: "
                  "{victims}. Their bytes were in the client's buffer, but TCP could not deliver them before the "
                  "lost ones; that wait is head-of-line blocking. Together the victims lost {blocked_total_ms:.1f} "
-                 "ms of readiness.",
+                 "ms of readiness.{hol_note}",
                  tuple(Pick(conn=conn, layer="http2", stream=sid, frames=(loss.retx_frame,)) for sid in victim_ids)),
         StepSpec("Untouched streams, and the bill",
                  "Blocked time per stream: {per_stream}. Streams completed (counted from the first request): {finish}. "

@@ -8,7 +8,7 @@ from ..events import QuicLoss, QuicPacket
 from .decoded import Decoded
 from .http2_lossy import loss_facts
 from .http2_multiplex import h2_conn
-from .measure import flights_before, handshake, ms, plural, quic_first_stream_frame, quic_stream_stalls
+from .measure import flights_before, handshake, hol_note, ledger_note, ms, plural, quic_first_stream_frame, quic_stream_stalls
 from .model import Pick, StepSpec
 
 NAME = "http3-lossy"
@@ -69,6 +69,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
         "stalled_n": len(stalled),
         "calm": ", ".join(map(str, calm)) or "none", "calm_n": plural(len(calm), "stream"),
         "others_packets": plural(len(others), "packet"),
+        "hol_note": hol_note(s, "quic"), "ledger_note": ledger_note(s, conn),
         "per_stream": ", ".join(f"{sid}: {stalls[sid].stalled_ms:.1f} ms" for sid in request_streams if sid in stalls),
         "finish": ", ".join(f"{r['stream']}: {ms(r['end_ts'] - t0):.1f} ms" for r in reqs if r.get("end_ts")),
     }
@@ -89,7 +90,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "{quic_flights}. Over TCP and TLS the same request waited {h2_flights} ({h2_ms:.1f} ms from the "
                  "SYN, frame {h2_req_frame} of http2-lossy): TCP's handshake comes first, then TLS's. The "
                  "milliseconds also hold the hosts' own work: the server answered {server_extra_ms:.1f} ms after "
-                 "one RTT, and the client needed {client_after_ms:.1f} ms between the reply and the request.",
+                 "one RTT, and the client needed {client_after_ms:.1f} ms between the reply and the request.{ledger_note}",
                  (Pick(conn=conn, layer="quic", frames=(initial.frame, reply.frame, req.frame)),
                   Pick(conn=conn, layer="tls"))),
         StepSpec("A lost packet",
@@ -103,7 +104,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "Streams that held data they could not deliver because an earlier offset was missing: "
                  "{stalled}. Every other stream ({calm}) delivered its data as it came: {others_packets} of theirs "
                  "arrived and were usable while the hole was open. Blocked time per stream: {per_stream}. Streams "
-                 "completed (counted from the first request): {finish}.",
+                 "completed (counted from the first request): {finish}.{hol_note}",
                  (Pick(conn=conn, layer="quic", frames=tuple(fr for st in stalled for fr in st.frames)),)
                  + tuple(Pick(conn=conn, layer="http3", stream=sid) for sid in calm)),
         StepSpec("Against HTTP/2 on TCP",

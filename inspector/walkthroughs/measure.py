@@ -225,3 +225,68 @@ def first(events: Iterable[Event]) -> Any:
     for ev in events:
         return ev
     raise LookupError("no such event")
+
+
+# --------------------------------------------------------------------------- the analyses' own keys (summary --json)
+# The RTT ledger and HOL analyses add ``ledger``, ``rtt_ms``, ``what_if`` and
+# ``hol`` to a connection's summary.  Walkthroughs quote them when they are
+# there (and measure the same things themselves either way, so a narrative
+# never depends on them); anything unexpected in their shape means "absent".
+
+_LEDGER_STEPS = {"dns": "DNS", "tcp": "TCP", "tls": "TLS", "quic": "QUIC", "ws-upgrade": "WebSocket upgrade",
+                 "request": "request"}
+
+
+def _rtts(value: Any) -> str:
+    v = float(value)
+    return f"{v:.0f}" if v == int(v) else f"{v:.1f}"
+
+
+def ledger_line(summary: dict[str, Any]) -> str | None:
+    """The connection's RTT ledger as one phrase, e.g. ``TCP 1 RTT (40.5 ms), TLS 2 RTT (83.6 ms)``."""
+    ledger = summary.get("ledger")
+    if not isinstance(ledger, list) or not ledger:
+        return None
+    try:
+        return ", ".join(f"{_LEDGER_STEPS.get(e['step'], e['step'])} {_rtts(e['rtts'])} RTT ({float(e['ms']):.1f} ms)"
+                         for e in ledger)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def ledger_note(summary: dict[str, Any], conn: int) -> str:
+    """A sentence quoting the ledger (and its what-ifs), or ``""`` when the summary has none."""
+    line = ledger_line(summary)
+    if line is None:
+        return ""
+    unit = summary.get("rtt_ms")
+    text = f" netinspect's RTT ledger for conn {conn}: {line}"
+    if isinstance(unit, (int, float)):
+        text += f", in units of {float(unit):.1f} ms"
+    whatif = [w.get("text") for w in summary.get("what_if") or [] if isinstance(w, dict) and w.get("text")]
+    if whatif:
+        text += "; what if: " + "; ".join(whatif)
+    return text + "."
+
+
+def hol_episodes(summary: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The HOL analysis' episodes of one kind (``tcp``, ``http1``, ``flow-control``, ``quic``)."""
+    out = []
+    for ep in summary.get("hol") or []:
+        if isinstance(ep, dict) and ep.get("kind") == kind and isinstance(ep.get("victims"), list):
+            out.append(ep)
+    return out
+
+
+def hol_note(summary: dict[str, Any], kind: str) -> str:
+    """A sentence quoting the HOL analysis' episodes of ``kind``, or ``""``."""
+    parts = []
+    try:
+        for ep in hol_episodes(summary, kind):
+            victims = ", ".join(f"{v['unit']} {float(v['blocked_ms']):.1f} ms" for v in ep["victims"]) or "none"
+            parts.append(f"{float(ep['duration_ms']):.1f} ms caused by {ep.get('cause')}; blocked: {victims}")
+    except (KeyError, TypeError, ValueError):
+        return ""
+    if not parts:
+        return ""
+    return " netinspect's HOL analysis (summary --json \"hol\") reports: " + " | ".join(parts) + "."

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..events import HttpRequest, HttpResponse
 from .decoded import Decoded
-from .measure import flights_before, handshake, irtt_ms, ms, plural
+from .measure import flights_before, handshake, irtt_ms, ledger_note, ms, plural
 from .model import Pick, StepSpec
 
 NAME = "tcp-handshake"
@@ -53,6 +53,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
         "close_after_resp_ms": ms(fins[0].ts - resp.ts),
         "packets": s["packets"], "data_packets": len(data), "control_packets": s["packets"] - len(data),
         "syn_to_resp_ms": ms(resp.ts - syn.ts),
+        "ledger_note": ledger_note(s, conn),
         "setup_share_pct": 100.0 * (req.ts - syn.ts) / (resp.ts - syn.ts),
     }
     tcp = Pick(conn=conn, layer="tcp")
@@ -88,7 +89,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "{packets} packets, {data_packets} of them carrying data and {control_packets} only opening, "
                  "acknowledging or closing. Of the {syn_to_resp_ms:.1f} ms from SYN to the response, "
                  "{setup_share_pct:.0f}% passed before the request could even be sent. Reusing an open connection "
-                 "(keep-alive, see the http1 walkthrough) is how clients avoid paying it again.",
+                 "(keep-alive, see the http1 walkthrough) is how clients avoid paying it again.{ledger_note}",
                  (tcp,)),
     ]
     return f, steps

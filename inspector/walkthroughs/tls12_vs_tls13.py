@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .decoded import Decoded
-from .measure import flights_before, handshake, irtt_ms, ms, plural
+from .measure import flights_before, handshake, irtt_ms, ledger_note, ms, plural
 from .model import Pick, StepSpec
 
 NAME = "tls12-vs-tls13"
@@ -68,6 +68,8 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
     f["saved_rtt"] = f["saved_ms"] / ((f["rtt12"] + f["rtt13"]) / 2)
     f["saved_flights"] = f["flights12"] - f["flights13"]
     f["saved_text"] = plural(f["saved_flights"], "round trip")
+    f["ledger12"] = ledger_note(dec.conns[c12], c12)
+    f["ledger13"] = ledger_note(dec.conns[c13], c13)
     f["resp_saved_ms"] = f["syn_resp12_ms"] - f["syn_resp13_ms"]
     f["same_server"] = "the same server" if dec.conns[c12]["server"] == dec.conns[c13]["server"] else "different servers"
 
@@ -109,7 +111,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "From SYN to the first request byte: {syn_req12_ms:.1f} ms with TLS 1.2 ({flights12_text} of "
                  "waiting, TCP included) against {syn_req13_ms:.1f} ms with TLS 1.3 ({flights13_text}). TLS 1.3 "
                  "saved {saved_text}, {saved_ms:.1f} ms ({saved_rtt:.2f} RTT), on a brand-new connection; the "
-                 "response arrived {resp_saved_ms:.1f} ms sooner.",
+                 "response arrived {resp_saved_ms:.1f} ms sooner.{ledger12}{ledger13}",
                  (Pick(conn=c12, layer="http"), Pick(conn=c13, layer="http"))),
     ]
     return f, steps

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..events import TlsHandshake
 from .decoded import Decoded
-from .measure import flights_before, handshake, irtt_ms, ms, plural
+from .measure import flights_before, handshake, irtt_ms, ledger_note, ms, plural
 from .model import Pick, StepSpec
 
 NAME = "tls13-resumption-0rtt"
@@ -65,6 +65,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
         "resp1_frame": resp1.frame, "resp1_ms": ms(resp1.ts - ch1.ts), "resp1_rtt": ms(resp1.ts - ch1.ts) / rtt1,
         "resumption": dec.conns[res]["tls"].get("resumption") or "?",
     })
+    f["ledger_res"] = ledger_note(dec.conns[res], res)
     f["hs_saved_bytes"] = f["hs0_bytes"] - f["hs1_bytes"]
     f["resp_saved_ms"] = f["resp0_ms"] - f["resp1_ms"]
     f["resp_saved_rtt"] = f["resp0_rtt"] - f["resp1_rtt"]
@@ -101,7 +102,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "({resp1_rtt:.2f} RTT, frame {resp1_frame}) against {resp0_ms:.1f} ms ({resp0_rtt:.2f} RTT) on "
                  "the full handshake: {resp_saved_ms:.1f} ms ({resp_saved_rtt:.2f} RTT) sooner. The price: early "
                  "data is not protected against replay, so servers should accept it only for requests that are "
-                 "safe to repeat.",
+                 "safe to repeat.{ledger_res}",
                  (Pick(conn=res, layer="http"), Pick(conn=full, layer="http"))),
     ]
     return f, steps

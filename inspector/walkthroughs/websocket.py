@@ -6,7 +6,7 @@ from typing import Any
 
 from ..events import WsFrame, WsMessage
 from .decoded import Decoded
-from .measure import flights_before, irtt_ms, ms, ms_range, n_range, plural
+from .measure import flights_before, irtt_ms, ledger_note, ms, ms_range, n_range, plural
 from .model import Pick, StepSpec
 
 NAME = "websocket"
@@ -72,6 +72,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
         "close_frame": close.get("frame", "-"), "close_reply_frame": close.get("reply_frame", "-"),
         "close_reply_code": close.get("reply_code"), "closing_ms": close.get("closing_ms") or 0.0,
         "tcp_closer": s["tcp"]["closed_by"],
+        "ledger_note": ledger_note(s, conn),
     }
     # the masking key is what a masked header has beyond an unmasked one of the same payload length class
     masked = [fr.header_len for fr in frames if fr.masked and fr.payload_len < 126]
@@ -85,7 +86,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "(frame {resp_frame}); its Sec-WebSocket-Accept {accept} the key's hash, proving it speaks "
                  "WebSocket. Extensions: {extensions}; subprotocol: {subprotocol}. The first message (frame "
                  "{first_msg_frame}) leaves after {setup}: {setup_tcp} before the upgrade request, {setup_upgrade} "
-                 "for the upgrade itself.",
+                 "for the upgrade itself.{ledger_note}",
                  (Pick(conn=conn, layer="http"), Pick(conn=conn, layer="websocket", type="handshake"))),
         StepSpec("Frames, and why the client masks",
                  "Of the client's {c2s_frames} frames, {c2s_masked} are masked; of the server's {s2c_frames}, "
