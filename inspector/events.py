@@ -574,3 +574,51 @@ class DnsMessage(Event):
 
 # --------------------------------------------------------------------------- analysis
 # (ledger and HOL events go here)
+# Computed when the capture ends (see :mod:`inspector.analysis`); ``frame``/``ts``
+# are where the step or episode ended.
+
+
+@dataclass(slots=True, kw_only=True)
+class LedgerStep(Event):
+    """One step of a connection's setup in round trips and milliseconds (the RTT ledger)."""
+
+    layer: str = "analysis"
+    type: str = "ledger"
+    step: str  #: "dns", "tcp", "tls", "quic", "ws-upgrade" or "request"
+    rtts: float  #: round trips the step cost by protocol (a request: its one network round trip)
+    ms: float | None  #: the step's time from the client's point of view
+    rtt_ms: float | None  #: the round-trip unit of the connection
+    detail: dict[str, Any] | None = None  #: e.g. the request's network and server time
+
+
+@dataclass(slots=True, kw_only=True)
+class LedgerWhatIf(Event):
+    """A what-if line computed from the measured RTT ("TLS 1.3 would have saved 1 RTT (41 ms)")."""
+
+    layer: str = "analysis"
+    type: str = "what_if"
+    text: str
+    saved_rtts: float
+    saved_ms: float | None
+
+
+@dataclass(slots=True, kw_only=True)
+class HolEpisode(Event):
+    """Data that had arrived but waited for other data: head-of-line blocking.
+
+    ``kind`` is "tcp" (bytes held behind a hole in the byte stream), "http1"
+    (a response behind an earlier one, or a request waiting for a free
+    connection), "flow-control" (an HTTP/2 sender at a zero window) or "quic"
+    (a lost packet's streams).  ``victims`` lists ``{"unit", "blocked_ms"}``.
+    """
+
+    layer: str = "analysis"
+    type: str = "hol"
+    kind: str
+    direction: str | None = None
+    start: float
+    end: float
+    duration_ms: float
+    cause: str
+    victims: list[dict[str, Any]]
+    detail: dict[str, Any] | None = None

@@ -184,6 +184,11 @@ class Pipeline:
                         r.flush(conn.last_frame, conn.end)
             if conn.decoder_state in (DECODING, IDLE):
                 self._guard(conn, conn.decoder.finish, conn.last_frame, conn.end)
+        # analysis (RTT ledger, head-of-line blocking): see inspector.analysis
+        from .analysis import analyze
+
+        for event in analyze(self):
+            self._emit(event)
 
     # ------------------------------------------------------------------ tcp
 

@@ -24,6 +24,18 @@ MAX_BUFFERED = 8 << 20
 #: Recently delivered segments kept to compare retransmitted bytes with.
 HISTORY_SEGMENTS = 64
 
+# Head-of-line records (read by inspector.analysis.hol), bounded per direction:
+# ``hol`` lists (kind, span) for every run delivered while a hole was open: the
+# bytes that filled it (HOL_FILL), the bytes held behind it (HOL_HELD, delivered
+# later than they arrived) and bytes declared missing (HOL_GAP); ``resent`` lists
+# retransmissions of bytes already delivered (what a sender-side capture shows)
+# as (start, end, frame, ts, frontier, recent spans from the original on).
+MAX_HOL_RECORDS = 4096
+MAX_RESENT_RECORDS = 256
+#: delivered spans remembered so a retransmission can tell what was sent after its original
+RECENT_SPANS = 128
+HOL_FILL, HOL_HELD, HOL_GAP = 0, 1, 2
+
 # deliver(data, offset, span) and gap(offset, length, span)
 DeliverFn = Callable[[bytes, int, Span], None]
 GapFn = Callable[[int, int, Span], None]
@@ -45,6 +57,9 @@ class Reassembler:
         "gaps",
         "gap_bytes",
         "limit_hits",
+        "hol",
+        "resent",
+        "_recent",
     )
 
     def __init__(self, deliver: DeliverFn, on_gap: GapFn) -> None:
@@ -61,6 +76,9 @@ class Reassembler:
         self.gaps = 0
         self.gap_bytes = 0
         self.limit_hits = 0
+        self.hol: list[tuple[int, Span]] = []  # head-of-line records (see MAX_HOL_RECORDS)
+        self.resent: list[tuple[int, int, int, float, int, tuple[Span, ...]]] = []
+        self._recent: deque[Span] = deque(maxlen=RECENT_SPANS)
 
     def start(self, seq: int) -> None:
         """The stream's first byte has sequence number ``seq`` (ISN + 1 after a SYN)."""
@@ -82,6 +100,10 @@ class Reassembler:
             # Starts before next_seq: compare the old part, deliver any new tail.
             if payload:
                 differs = self._compare(seq, payload)
+            if len(self.resent) < MAX_RESENT_RECORDS:
+                start = self.offset + rel
+                self.resent.append((start, self.offset + min(rel + seglen, 0), frame, ts, self.offset,
+                                    tuple(s for s in self._recent if s.end > start)))
             if rel + seglen <= 0:
                 return differs
             cut = -rel
@@ -105,6 +127,9 @@ class Reassembler:
             start = self.offset
             span = Span(start, start + n, frame, arrival, now, frame if arrival_frame is None else arrival_frame)
             self.index.add(span)
+            self._recent.append(span)
+            if (self._ooo or now != arrival) and len(self.hol) < MAX_HOL_RECORDS:
+                self.hol.append((HOL_HELD if now != arrival else HOL_FILL, span))
             self.offset = start + n
             self.next_seq = (self.next_seq + n) & M32
             self._history.append((start_seq, payload))
@@ -120,6 +145,8 @@ class Reassembler:
         self.next_seq = (self.next_seq + length) & M32
         self.gaps += 1
         self.gap_bytes += length
+        if self._ooo and len(self.hol) < MAX_HOL_RECORDS:
+            self.hol.append((HOL_GAP, span))
         self.on_gap(start, length, span)
 
     def _buffer(self, seq: int, payload: bytes, seglen: int, frame: int, ts: float) -> bool:

@@ -60,6 +60,10 @@ def connection_summary(conn: Connection, registry: Any = None) -> dict[str, Any]
     extras = getattr(registry, "connection_extras", None)
     if extras is not None:
         out.update(extras(conn.id, conn.ctx.server[0] if conn.ctx else "", conn.start))
+    # analysis keys (ledger, rtt_ms, rtt, what_if, hol): see inspector.analysis
+    from ..analysis import summary_keys
+
+    out.update(summary_keys(conn))
     return out
 
 

@@ -1,0 +1,230 @@
+"""The RTT ledger: what a connection's setup cost, step by step, in round trips and milliseconds.
+
+Steps, in order: the DNS lookup that named the server (when it is in the
+capture and led straight to this connection), the TCP handshake (1 round
+trip; 0 when the SYN carried data: TCP Fast Open), the TLS handshake (2 for
+a full TLS 1.2 handshake, 1 for TLS 1.3 or a TLS 1.2 resumption, 0 with
+accepted early data), or the QUIC handshake (1, 0 with accepted 0-RTT), a
+WebSocket upgrade (1), then the first request: its time to first byte as
+one network round trip plus the server's time.
+
+``rtts`` is what the protocol costs; ``ms`` is the measured time as the
+client saw it (see :mod:`.rtt` for how a capture taken elsewhere is moved to
+the client).  What-if lines price the round trips a different choice would
+have saved with the connection's measured RTT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .rtt import RttUnit
+from .units import exchanges, quic_of, tls_of, websocket_of
+
+#: a lookup counts as this connection's step if the connection starts this soon after the answer
+DNS_WINDOW = 1.0
+
+
+@dataclass(slots=True)
+class Step:
+    step: str
+    rtts: float
+    ms: float | None
+    frame: int
+    ts: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "rtts": self.rtts, "ms": self.ms, **self.detail}
+
+
+@dataclass(slots=True)
+class WhatIf:
+    text: str
+    saved_rtts: float
+    saved_ms: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "saved_rtts": self.saved_rtts, "saved_ms": self.saved_ms}
+
+
+@dataclass(slots=True)
+class Ledger:
+    rtt: RttUnit | None
+    steps: list[Step] = field(default_factory=list)
+    what_if: list[WhatIf] = field(default_factory=list)
+    #: round trips spent before the first request could leave (what reusing a connection saves)
+    setup_rtts: float = 0.0
+    server_name: str | None = None
+    tls13_tickets: int = 0  #: session tickets a TLS 1.3 server issued on this connection
+
+
+def build(conn: Any, rtt: RttUnit | None, dns: Any = None, earlier: list[Any] | None = None) -> Ledger:
+    """The ledger of one connection; ``earlier`` are the connections that started before it."""
+    led = Ledger(rtt)
+    decoder = conn.decoder
+    to_client = rtt.to_client() if rtt else 0.0
+    _dns_step(conn, led, dns, earlier or [])
+    tcp = conn.tcp
+    if tcp is not None and tcp.syn:
+        syn_data = tcp.options[0].tfo_data
+        if syn_data and tcp.options[0].tfo_cookie is not None:
+            # the request rode in the SYN (TCP Fast Open): no round trip before it could leave
+            led.steps.append(Step("tcp", 0, 0.0, conn.first_frame, tcp.syn_ts or conn.start,
+                                  {"tfo": True, "syn_data": syn_data}))
+        elif tcp.irtt is not None:
+            led.steps.append(Step("tcp", 1, _ms(tcp.irtt), conn.first_frame, (tcp.syn_ts or conn.start) + tcp.irtt))
+            led.setup_rtts += 1
+    tls = tls_of(decoder)
+    if tls is not None and tls.client_hello is not None:
+        _tls_step(tls, led, to_client, conn)
+    quic = quic_of(decoder)
+    if quic is not None:
+        _quic_step(quic, led, conn)
+    _request_steps(conn, led, rtt, websocket_of(decoder) is not None)
+    return led
+
+
+def _dns_step(conn: Any, led: Ledger, dns: Any, earlier: list[Any]) -> None:
+    if dns is None or conn.ctx is None:
+        return
+    address = conn.ctx.server[0]
+    res = dns.resolution_for(address, conn.start)
+    if res is None or conn.start - res.response_ts > DNS_WINDOW:
+        return
+    for other in earlier:
+        if other.ctx is not None and other.ctx.server[0] == address and other.start >= res.response_ts:
+            return  # an earlier connection already used this answer
+    led.server_name = res.qname
+    led.setup_rtts += 1
+    led.steps.append(Step("dns", 1, res.lookup_ms, res.response_frame, res.response_ts,
+                          {"qname": res.qname, "conn": res.conn}))
+
+
+def _tls_step(tls: Any, led: Ledger, to_client: float, conn: Any) -> None:
+    info = tls.tls_summary()
+    rtts = info.get("handshake_rtts")
+    led.server_name = info.get("sni") or led.server_name
+    times = tls.times
+    start = times.get("client_hello")
+    version = info.get("version")
+    if rtts is None or start is None:
+        return
+    if version == "1.3":
+        led.tls13_tickets = info.get("tickets") or 0
+    detail: dict[str, Any] = {"version": version}
+    if info.get("resumed"):
+        detail["resumed"] = True
+    if info.get("early_data"):
+        detail["early_data"] = info["early_data"]
+    if rtts == 0:
+        led.steps.append(Step("tls", 0, 0.0, conn.first_frame, start, detail))
+        return
+    # the client may send application data once the server's Finished reaches it
+    done = times.get("server_finished") or times.get("server_hello")
+    ms = _ms(done - start + to_client) if done is not None else None
+    led.steps.append(Step("tls", rtts, ms, conn.first_frame, done or start, detail))
+    led.setup_rtts += rtts
+
+
+def _quic_step(quic: Any, led: Ledger, conn: Any) -> None:
+    info = quic.summary().get("quic", {})
+    rtts = info.get("handshake_rtts")
+    if rtts is None or quic.first_initial_ts is None:
+        return
+    led.server_name = info.get("sni") or led.server_name
+    detail: dict[str, Any] = {"version": info.get("version")}
+    if info.get("zero_rtt"):
+        detail["zero_rtt"] = info["zero_rtt"]
+    if info.get("retry"):
+        detail["retry"] = True
+    ms = 0.0 if rtts == 0 else info.get("handshake_ms")
+    end = quic.client_finished_ts or quic.first_handshake_c2s_ts or quic.first_initial_ts
+    led.steps.append(Step("quic", rtts, ms, conn.first_frame, end, detail))
+    led.setup_rtts += rtts
+
+
+def _request_steps(conn: Any, led: Ledger, rtt: RttUnit | None, websocket: bool) -> None:
+    first = None
+    for proto, ex in exchanges(conn.decoder):
+        if ex.request_ts is not None and ex.response_ts is not None and not ex.pushed:
+            first = (proto, ex)
+            break
+    if first is None:
+        return
+    proto, ex = first
+    gap = ex.response_ts - ex.request_ts
+    to_client = rtt.to_client() if rtt else 0.0
+    network = rtt.seconds if rtt and rtt.seconds else None
+    server = max(gap - rtt.server_part(), 0.0) if rtt and rtt.seconds else None
+    detail: dict[str, Any] = {
+        "what": f"{ex.method or '?'} {ex.path or ''}".rstrip(),
+        "network_ms": _ms(network),
+        "server_ms": _ms(server),
+    }
+    step = "ws-upgrade" if websocket and ex.status == 101 else "request"
+    frame = ex.response_frame if ex.response_frame is not None else conn.first_frame
+    led.steps.append(Step(step, 1, _ms(gap + to_client), frame, ex.response_ts, detail))
+    if step == "ws-upgrade":
+        led.setup_rtts += 1
+
+
+def what_ifs(led: Ledger, conn: Any, earlier: list[tuple[Any, Ledger]]) -> None:
+    """Fill ``led.what_if`` from the steps and the connections before this one."""
+    rtt = led.rtt.seconds if led.rtt else None
+    steps = {s.step: s for s in led.steps}
+    tls = steps.get("tls")
+    if tls is not None and tls.detail.get("version") in ("1.2", "1.1", "1.0") and tls.rtts >= 2:
+        led.what_if.append(_what("TLS 1.3 would have saved 1 RTT", 1, rtt))
+    same = [(c, lg) for c, lg in earlier if _same_server(c, lg, conn, led)]
+    if tls is not None and tls.detail.get("version") == "1.3" and tls.rtts >= 1 and "early_data" not in tls.detail:
+        ticketed = [c for c, lg in same if lg.tls13_tickets]
+        if tls.detail.get("resumed"):
+            led.what_if.append(_what("0-RTT (this resumed session could have carried the request as early data) "
+                                     "would have let the request leave 1 RTT earlier", 1, rtt))
+        elif ticketed:
+            led.what_if.append(_what(
+                f"0-RTT (resuming connection {ticketed[-1].id}'s TLS session, if the server accepts early data) "
+                "would have let the request leave 1 RTT earlier", 1, rtt))
+    if same and led.setup_rtts:
+        prev, _ = same[-1]
+        if _last_activity(prev) <= conn.start:
+            n = led.setup_rtts
+            led.what_if.append(_what(f"reusing connection {prev.id} (same server, done with its requests before this one opened) "
+                                     f"would have saved {_num(n)} RTT", n, rtt))
+    if tls is not None and "tcp" in steps and steps["tcp"].rtts + tls.rtts >= 2:
+        n = steps["tcp"].rtts + tls.rtts - 1
+        led.what_if.append(_what(f"QUIC (one handshake for transport and TLS 1.3) would have saved {_num(n)} RTT",
+                                 n, rtt))
+
+
+def _what(text: str, n: float, rtt: float | None) -> WhatIf:
+    saved = _ms(n * rtt) if rtt else None
+    if saved is not None:
+        text = f"{text} ({saved:.0f} ms)"
+    return WhatIf(text, n, saved)
+
+
+def _same_server(other: Any, other_led: Ledger, conn: Any, led: Ledger) -> bool:
+    if other.transport != conn.transport or other.addrs[1] != conn.addrs[1] or other.ports[1] != conn.ports[1]:
+        return False
+    if led.server_name and other_led.server_name and led.server_name != other_led.server_name:
+        return False
+    return True
+
+
+def _last_activity(conn: Any) -> float:
+    """When a connection's last exchange ended (it could have taken a new request after that)."""
+    ends = [ex.end_ts for _, ex in exchanges(conn.decoder) if ex.end_ts is not None]
+    if ends:
+        return max(ends)
+    return conn.end
+
+
+def _num(n: float) -> str:
+    return str(int(n)) if float(n).is_integer() else f"{n:g}"
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)

@@ -1,0 +1,124 @@
+"""Application units the analyses name: HTTP exchanges and their delivery marks.
+
+The decoders keep, per HTTP exchange (HTTP/1.1 message pair, HTTP/2 or
+HTTP/3 stream), when its request, its response head and its response end were
+delivered (``*_ts``, ``*_frame``) and when the bytes that completed them first
+arrived (``*_arrival``).  Each of those is a :class:`Mark`.  A mark delivered
+later than it arrived was held behind missing bytes; over TLS the arrival is
+that of the whole record (a record is usable only once complete).
+
+A decoder without exchanges may offer ``hol_marks()`` returning
+``(key, unit, direction, frame, ts, arrival)`` tuples for its own units; the
+analyses use those as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from ..decoders.http1 import Http1Decoder
+from ..decoders.http2 import Http2Decoder
+from ..decoders.http3 import Http3Decoder
+from ..decoders.quic import QuicDecoder
+from ..decoders.tls import TlsDecoder
+from ..decoders.websocket import WebSocketDecoder
+
+C2S, S2C = 0, 1
+
+
+class Mark(NamedTuple):
+    """A point where an application unit became deliverable."""
+
+    key: str  #: the unit's identity (one per exchange and direction)
+    unit: str  #: how it is named in the output
+    direction: int
+    frame: int  #: the frame that made it deliverable
+    ts: float  #: when it became deliverable
+    arrival: float  #: when the bytes that completed it first arrived
+
+
+def layers(decoder: Any) -> list[Any]:
+    """A connection's decoder and the decoders nested in it (TLS -> HTTP, HTTP/1.1 -> WebSocket, QUIC -> HTTP/3)."""
+    out: list[Any] = []
+    seen: set[int] = set()
+    stack = [decoder]
+    while stack:
+        d = stack.pop()
+        if d is None or id(d) in seen:
+            continue
+        seen.add(id(d))
+        out.append(d)
+        for attr in ("_inner", "inner", "app"):
+            stack.append(getattr(d, attr, None))
+    return out
+
+
+def find(decoder: Any, cls: type) -> Any:
+    """The first layer that is a ``cls``."""
+    for layer in layers(decoder):
+        if isinstance(layer, cls):
+            return layer
+    return None
+
+
+def tls_of(decoder: Any) -> TlsDecoder | None:
+    return find(decoder, TlsDecoder)
+
+
+def quic_of(decoder: Any) -> QuicDecoder | None:
+    return find(decoder, QuicDecoder)
+
+
+def http2_of(decoder: Any) -> Http2Decoder | None:
+    return find(decoder, Http2Decoder)
+
+
+def websocket_of(decoder: Any) -> WebSocketDecoder | None:
+    return find(decoder, WebSocketDecoder)
+
+
+def exchanges(decoder: Any) -> list[tuple[str, Any]]:
+    """Every HTTP exchange of the connection with its protocol label, in request order."""
+    out: list[tuple[str, Any]] = []
+    for layer in layers(decoder):
+        if isinstance(layer, Http2Decoder):
+            out += [("HTTP/2", ex) for ex in layer.exchanges]
+        elif isinstance(layer, Http1Decoder):
+            out += [("HTTP/1.1", ex) for ex in layer.exchanges if ex.stream is None]
+        elif isinstance(layer, Http3Decoder):
+            out += [("HTTP/3", ex) for ex in layer.requests.values()]
+    out.sort(key=lambda pe: (pe[1].request_ts is None, pe[1].request_ts or 0.0))
+    return out
+
+
+def name(proto: str, ex: Any, index: int) -> str:
+    """``HTTP/2 stream 5 (GET /obj/3.bin)``; HTTP/1.1 exchanges are numbered from 1 on their connection."""
+    what = f"{ex.method or '?'} {ex.path or ''}".rstrip()
+    if ex.stream is not None:
+        return f"{proto} stream {ex.stream} ({what})"
+    return f"{proto} response {index} ({what})"
+
+
+def marks(decoder: Any) -> list[Mark]:
+    """Every delivery mark of the connection's application units."""
+    out: list[Mark] = []
+    n = 0
+    for proto, ex in exchanges(decoder):
+        n += 1
+        unit = name(proto, ex, n)
+        key = f"{proto}:{ex.stream if ex.stream is not None else n}"
+        for direction, frame, ts, arrival in _points(ex):
+            if frame is not None and ts is not None and arrival is not None:
+                out.append(Mark(key, unit, direction, frame, ts, arrival))
+    for layer in layers(decoder):
+        extra = getattr(layer, "hol_marks", None)
+        if callable(extra):
+            out += [Mark(*m) for m in extra()]
+    return out
+
+
+def _points(ex: Any) -> Iterator[tuple[int, int | None, float | None, float | None]]:
+    yield C2S, ex.request_frame, ex.request_ts, ex.request_arrival
+    yield S2C, ex.response_frame, ex.response_ts, ex.response_arrival
+    yield S2C, ex.end_frame, ex.end_ts, ex.end_arrival
