@@ -125,7 +125,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  tuple(Pick(conn=c, layer=("http" if i % 2 else "tcp"), where=(None if i % 2 else (lambda e: "S" in e.flags or "F" in e.flags)))
                        for c in single for i in range(2))),
         StepSpec("Parallel connections to one host",
-                 "To go faster, a browser opens several connections at once. Here {par_n} connections (conns "
+                 "To go faster, clients open several connections to one host at once. Here {par_n} connections (conns "
                  "{par_conns}) start within {par_spread_ms:.1f} ms of each other and share {par_reqs} requests. "
                  "With every connection busy, {par_waiting} had to wait for a free one: the second request on "
                  "each connection left {par_wait} after the first. All "

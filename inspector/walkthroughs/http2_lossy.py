@@ -77,7 +77,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
         StepSpec("The workload",
                  "The client asks for {n} objects of {body} bytes in parallel on one HTTP/2 connection (conn "
                  "{conn}, TLS {tls}), streams {streams}. The path's RTT is {rtt:.1f} ms. On the way back, the lab "
-                 "dropped one server segment.",
+                 "dropped a server segment.",
                  (Pick(conn=conn, layer="http2", type="HEADERS", direction="c2s"),)),
         StepSpec("A hole in the byte stream",
                  "Frame {gap_frame} arrives with a sequence number beyond what the client has: the segment "

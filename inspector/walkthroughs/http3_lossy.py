@@ -64,6 +64,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
         "loss_streams": ", ".join(map(str, loss.streams)) or "none",
         "resent_frame": resent.get("frame", "-"), "resent_off": resent.get("offset", 0),
         "resent_end": resent.get("offset", 0) + resent.get("length", 0), "resent_len": resent.get("length", 0),
+        "resent_pn": next((p.pn for p in pkts if p.frame == resent.get("frame") and p.direction == "s2c"), "?"),
         "resend_ms": ms(resent["ts"] - loss.ts) if resent else 0.0,
         "stalled": ", ".join(f"stream {st.stream} {st.stalled_ms:.1f} ms" for st in stalled) or "none",
         "stalled_n": len(stalled),
@@ -96,8 +97,8 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
         StepSpec("A lost packet",
                  "Server packet number {pn} ({space} space) never arrives: the capture shows it {detected} from "
                  "frame {loss_frame} on. It carried stream {loss_streams}'s bytes {resent_off}-{resent_end} "
-                 "({resent_len} bytes); QUIC sends them again in a new packet (frame {resent_frame}), "
-                 "{resend_ms:.1f} ms later. Retransmission in QUIC is of data, not of packets.",
+                 "({resent_len} bytes); QUIC sends them again in a new packet, number {resent_pn} (frame "
+                 "{resent_frame}), {resend_ms:.1f} ms later. Retransmission in QUIC is of data, not of packets.",
                  (Pick(conn=conn, layer="quic", type="loss"),
                   Pick(conn=conn, layer="quic", frames=(resent.get("frame", 0),)))),
         StepSpec("Only that stream waits",

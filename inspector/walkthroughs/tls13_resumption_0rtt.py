@@ -78,8 +78,9 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  (Pick(conn=full, layer="tls", type=("ClientHello", "ServerHello", "Certificate", "CertificateVerify", "Finished")),
                   Pick(conn=full, layer="http"))),
         StepSpec("The tickets",
-                 "After the handshake the server sends {tickets} (frames {ticket_frames}): each a resumption "
-                 "secret's name, valid {lifetime} s, allowing up to {max_early} bytes of early data. The client "
+                 "After the handshake the server sends {tickets} (frames {ticket_frames}): each an opaque ticket "
+                 "from which it can recover the session's resumption key, valid {lifetime} s, allowing up to "
+                 "{max_early} bytes of early data. The client "
                  "stores one for its next connection.",
                  (Pick(conn=full, layer="tls", type="NewSessionTicket"),)),
         StepSpec("Second visit: resumption, with the request in the first flight",
