@@ -15,7 +15,7 @@ from typing import Any
 from .. import events as ev
 from . import hol, ledger
 from .rtt import RttUnit, quic_rtt, tcp_rtt
-from .units import layers, marks, quic_of
+from .units import Units, layers, quic_of
 
 FACT = "analysis"
 
@@ -34,18 +34,24 @@ def analyze(pipe: Any) -> list[ev.Event]:
     conns = [c for c in pipe.connections if c.ctx is not None]
     dns = getattr(getattr(pipe, "registry", None), "dns", None)
     rtts: dict[int, RttUnit | None] = {}
-    results: dict[int, dict[str, Any]] = {}
-    ledgers: list[tuple[Any, ledger.Ledger]] = []
+    units: dict[int, Units] = {}
+    results: dict[int, tuple[ledger.Ledger, str | None]] = {}
+    by_server: dict[tuple, list[tuple[Any, ledger.Ledger]]] = {}  # earlier connections per server endpoint
+    last_start: dict[bytes, float] = {}  # server address -> start of the latest connection to it
     episodes: dict[int, list[hol.Episode]] = {}
     for conn in conns:
         try:
             rtt = rtts[conn.id] = rtt_unit(conn)
             if conn.transport == "udp" and quic_of(conn.decoder) is None:
                 continue  # DNS and other datagram flows have no setup to account for
-            led = ledger.build(conn, rtt, dns, [c for c, _ in ledgers])
-            ledger.what_ifs(led, conn, ledgers)
-            ledgers.append((conn, led))
-            found = []
+            u = units[conn.id] = Units(conn.decoder)
+            led = ledger.build(conn, rtt, u, dns, last_start)
+            last_start[conn.addrs[1]] = conn.start
+            server = (conn.transport, conn.addrs[1], conn.ports[1])
+            same = by_server.setdefault(server, [])
+            ledger.what_ifs(led, conn, same)
+            same.append((conn, led))
+            found: list[hol.Episode] = []
             note = None
             if conn.tcp is not None:
                 if any(getattr(layer, "idle", False) is True for layer in layers(conn.decoder)):
@@ -54,35 +60,35 @@ def analyze(pipe: Any) -> list[ev.Event]:
                     note = ("TCP head-of-line blocking not analysed: the application data is opaque "
                             "(TLS 1.3 without keys) and summary mode stops reassembling it")
                 else:
-                    found += hol.tcp_episodes(conn, rtt, marks(conn.decoder))
-                found += hol.pipelining_episodes(conn, rtt)
-            found += hol.flow_control_episodes(conn, rtt)
-            found += hol.quic_episodes(conn)
+                    found += hol.tcp_episodes(conn, rtt, u)
+                found += hol.pipelining_episodes(conn, rtt, u)
+            found += hol.flow_control_episodes(conn, rtt, u)
+            found += hol.quic_episodes(conn, u)
             episodes[conn.id] = found
-            results[conn.id] = {"led": led, "note": note}
+            results[conn.id] = (led, note)
         except Exception as exc:  # noqa: BLE001 - an analysis bug must not lose the capture's other results
             out.append(_failed(conn, exc))
     try:
-        for conn, ep in hol.connection_wait_episodes(conns, rtts):
+        for conn, ep in hol.connection_wait_episodes(conns, rtts, units):
             episodes.setdefault(conn.id, []).append(ep)
     except Exception as exc:  # noqa: BLE001
         out.append(_failed(None, exc))
     for conn in conns:
-        res = results.get(conn.id)
-        if res is None:
+        if conn.id not in results:
             continue
-        led = res["led"]
+        led, note = results[conn.id]
         eps = sorted(episodes.get(conn.id, []), key=lambda e: e.start)
         rtt = rtts.get(conn.id)
-        conn.ctx.facts[FACT] = {
+        keys: dict[str, Any] = {
             "rtt_ms": rtt.ms if rtt else None,
             "rtt": rtt.to_dict() if rtt else None,
             "ledger": [s.to_dict() for s in led.steps],
             "what_if": [w.to_dict() for w in led.what_if],
             "hol": [e.to_dict() for e in eps],
         }
-        if res["note"]:
-            conn.ctx.facts[FACT]["hol_note"] = res["note"]
+        if note:
+            keys["hol_note"] = note
+        conn.ctx.facts[FACT] = keys
         out += _events(conn, led, eps)
     return out
 

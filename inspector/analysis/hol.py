@@ -38,7 +38,7 @@ from typing import Any
 
 from ..flows.reassembly import HOL_FILL, HOL_GAP, HOL_HELD
 from .rtt import RttUnit
-from .units import C2S, S2C, Mark, exchanges, http2_of, name, quic_of, tls_of, websocket_of
+from .units import C2S, S2C, Mark, Units, http2_of, name, quic_of, tls_of, websocket_of
 
 DIRS = ("c2s", "s2c")
 #: victims listed per episode when units are only known as byte runs
@@ -76,7 +76,7 @@ class Episode:
 # --------------------------------------------------------------------------- tcp
 
 
-def tcp_episodes(conn: Any, rtt: RttUnit | None, marks: list[Mark]) -> list[Episode]:
+def tcp_episodes(conn: Any, rtt: RttUnit | None, units: Units) -> list[Episode]:
     """Bytes held behind missing TCP segments, per direction, at the receiver (seen or inferred)."""
     tcp = conn.tcp
     if tcp is None:
@@ -86,16 +86,16 @@ def tcp_episodes(conn: Any, rtt: RttUnit | None, marks: list[Mark]) -> list[Epis
     for d, r in enumerate(tcp.reasm):
         if r is None:
             continue
-        seen = _receiver_view(conn, d, r.hol, marks)
+        seen = _receiver_view(conn, d, r.hol, units)
         out += seen
         # at the receiver of this direction a retransmission of bytes it had is spurious, not a loss
         at_receiver = (point == "client" and d == S2C) or (point == "server" and d == C2S)
         if not at_receiver and not (seen and point in ("local", "unknown")):
-            out += _sender_view(conn, d, r.resent, marks)
+            out += _sender_view(conn, d, r.resent, units)
     return out
 
 
-def _receiver_view(conn: Any, d: int, records: list[tuple[int, Any]], marks: list[Mark]) -> list[Episode]:
+def _receiver_view(conn: Any, d: int, records: list[tuple[int, Any]], units: Units) -> list[Episode]:
     out: list[Episode] = []
     n = len(records)
     i = 0
@@ -120,15 +120,15 @@ def _receiver_view(conn: Any, d: int, records: list[tuple[int, Any]], marks: lis
         i = j + 1
         if any(kind == HOL_GAP for kind, _ in pieces):
             continue  # bytes the capture never had (or the capture ended first): not a loss we can time
-        episode = _held_episode(conn, d, held, [p for _, p in pieces], marks)
+        episode = _held_episode(conn, d, held, [p for _, p in pieces], units)
         out.append(episode)
     return out
 
 
-def _held_episode(conn: Any, d: int, held: list[Any], pieces: list[Any], marks: list[Mark]) -> Episode:
+def _held_episode(conn: Any, d: int, held: list[Any], pieces: list[Any], units: Units) -> Episode:
     fill_frame, end = held[0].frame, held[0].delivered
     start = min(s.arrival for s in held)
-    here = [m for m in marks if m.direction == d and m.frame == fill_frame]
+    here = [m for m in units.marks(fill_frame, fill_frame) if m.direction == d]
     cause_units = _unique(m.unit for m in here if m.arrival >= m.ts - SAME)
     cause_keys = {m.key for m in here if m.arrival >= m.ts - SAME}
     victims = _victims_from_marks([m for m in here if m.key not in cause_keys], lambda m: m.ts - m.arrival)
@@ -138,7 +138,7 @@ def _held_episode(conn: Any, d: int, held: list[Any], pieces: list[Any], marks: 
     lost_start = pieces[0].start if pieces else held[0].start
     lost_end = pieces[-1].end if pieces else held[0].start
     if not cause_units:
-        cause_units = _in_flight(conn, d, start, end)
+        cause_units = _in_flight(units, d, start, end)
     detail = {
         "view": f"receiver: bytes arrived out of order and waited at the capture point for the retransmission "
                 f"(frame {fill_frame})",
@@ -151,7 +151,7 @@ def _held_episode(conn: Any, d: int, held: list[Any], pieces: list[Any], marks: 
                    victims, fill_frame, detail)
 
 
-def _sender_view(conn: Any, d: int, resent: list[tuple], marks: list[Mark]) -> list[Episode]:
+def _sender_view(conn: Any, d: int, resent: list[tuple], units: Units) -> list[Episode]:
     by_start: dict[int, list[tuple]] = {}
     for rec in resent:
         start, end, _frame, _ts, frontier, _spans = rec
@@ -174,9 +174,10 @@ def _sender_view(conn: Any, d: int, resent: list[tuple], marks: list[Mark]) -> l
         ep_start = min((s.arrival for s in after), default=t_orig if t_orig is not None else fill)
         cause_units: list[str] = []
         victims: list[tuple[str, float]] = []
-        mine = [m for m in marks if m.direction == d]
-        if orig_frame is not None and mine:
-            later = [m for m in mine if orig_frame <= m.frame <= max(fill_frame, orig_frame)]
+        mine = [m for m in units.marks(orig_frame, max(fill_frame, orig_frame)) if m.direction == d] \
+            if orig_frame is not None else []
+        if mine:
+            later = mine
             if later:
                 cause_frame = min(m.frame for m in later)
                 cause = [m for m in later if m.frame == cause_frame]
@@ -189,7 +190,7 @@ def _sender_view(conn: Any, d: int, resent: list[tuple], marks: list[Mark]) -> l
             # no unit completed around the loss (a WebSocket stream, or no application decoder)
             victims = _byte_victims(conn, after, lambda s: fill - s.arrival)
         if not cause_units:
-            cause_units = _in_flight(conn, d, t_orig if t_orig is not None else ep_start, fill)
+            cause_units = _in_flight(units, d, t_orig if t_orig is not None else ep_start, fill)
         covered = spans[-1].end if spans else end_off
         detail: dict[str, Any] = {
             "view": (f"sender: the original (frame {orig_frame}) was captured and sent again in frame {fill_frame}; "
@@ -237,10 +238,10 @@ def _data_label(conn: Any) -> str:
     return "TLS data" if tls_of(conn.decoder) is not None else "TCP data"
 
 
-def _in_flight(conn: Any, d: int, start: float, end: float) -> list[str]:
+def _in_flight(units: Units, d: int, start: float, end: float) -> list[str]:
     """Units in progress across ``[start, end]`` in direction ``d``: who the lost bytes belonged to."""
     out = []
-    for i, (proto, ex) in enumerate(exchanges(conn.decoder), 1):
+    for i, (proto, ex) in enumerate(units.exchanges, 1):
         if d == S2C:
             first, last = ex.response_ts, ex.end_ts
         else:
@@ -263,12 +264,11 @@ def _cause_text(units: list[str], offset: int, length: int, d: int, conn: Any) -
 # --------------------------------------------------------------------------- quic
 
 
-def quic_episodes(conn: Any) -> list[Episode]:
+def quic_episodes(conn: Any, units: Units) -> list[Episode]:
     """Per lost packet: the streams whose data it carried, their waits, and the streams not blocked."""
     quic = quic_of(conn.decoder)
-    if quic is None:
+    if quic is None or not quic.losses:
         return []
-    names = {ex.stream: name(proto, ex, 0) for proto, ex in exchanges(conn.decoder) if ex.stream is not None}
     out: list[Episode] = []
     for loss in quic.losses:
         if loss.space != "application" or not loss.streams or not loss.resent:
@@ -284,20 +284,20 @@ def quic_episodes(conn: Any) -> list[Episode]:
             chunks = quic.stream_chunks(d, sid, receiver_view=receiver_view)
             held = [c for c in chunks if c.frame in frames and c.delivered_ts > c.arrival_ts + SAME]
             arrivals += [c.arrival_ts for c in held]
-            victims.append((names.get(sid, f"QUIC stream {sid}"),
+            victims.append((units.stream_name(sid, f"QUIC stream {sid}"),
                             max((c.delivered_ts - c.arrival_ts for c in held), default=0.0)))
         start = min(arrivals, default=loss.ts)
         lost = set(loss.streams)
         not_blocked = []
         for (direction, sid) in sorted(quic.streams):
-            if direction != d or sid in lost or (names and sid not in names):
-                continue
+            if direction != d or sid in lost or (units.exchanges and units.stream_name(sid, "") == ""):
+                continue  # only request streams when the application is known
             chunks = quic.stream_chunks(d, sid, receiver_view=receiver_view)
             if any(start <= c.arrival_ts <= fill for c in chunks):
-                not_blocked.append(names.get(sid, f"QUIC stream {sid}"))
+                not_blocked.append(units.stream_name(sid, f"QUIC stream {sid}"))
         where = ("never captured: lost before the capture point" if loss.detected == "missing"
                  else "captured, never acknowledged: lost after the capture point (receiver's view inferred)")
-        carried = ", ".join(names.get(s, f"QUIC stream {s}") for s in loss.streams)
+        carried = ", ".join(units.stream_name(s, f"QUIC stream {s}") for s in loss.streams)
         detail = {
             "view": "per stream: only the streams whose data the lost packet carried waited",
             "lost": {"packet": loss.pn, "detected": loss.detected, "frame": loss.frame,
@@ -312,13 +312,13 @@ def quic_episodes(conn: Any) -> list[Episode]:
 # --------------------------------------------------------------------------- http/2 flow control
 
 
-def flow_control_episodes(conn: Any, rtt: RttUnit | None) -> list[Episode]:
+def flow_control_episodes(conn: Any, rtt: RttUnit | None, units: Units) -> list[Episode]:
     """The HTTP/2 decoder's zero-window stalls, as long as the sender waited."""
     h2 = http2_of(conn.decoder)
-    if h2 is None:
+    if h2 is None or not (h2.stall_log or any(side.stalls for side in h2.sides)):
         return []
+    # the summary adds the stalls still open at the end of the capture to the decoder's log
     stalls = h2.summary().get("http2", {}).get("flow_control_stalls", [])
-    units = {ex.stream: (name(proto, ex, 0), ex) for proto, ex in exchanges(conn.decoder) if ex.stream is not None}
     out: list[Episode] = []
     for st in stalls:
         d = 0 if st["direction"] == "c2s" else 1
@@ -340,12 +340,15 @@ def flow_control_episodes(conn: Any, rtt: RttUnit | None) -> list[Episode]:
         duration = measured + extra
         sid = st["stream"]
         if sid:
-            victims = [(units.get(sid, (f"HTTP/2 stream {sid}", None))[0], duration)]
+            victims = [(units.stream_name(sid, f"HTTP/2 stream {sid}"), duration)]
             cause = (f"HTTP/2 stream {sid} send window at zero: the {sender} waited for the {receiver}'s "
                      "WINDOW_UPDATE")
         else:
             victims = []
-            for label, ex in units.values():
+            for proto, ex in units.exchanges:
+                if ex.stream is None:
+                    continue
+                label = name(proto, ex, 0)
                 first, last = (ex.response_ts, ex.end_ts) if d == S2C else (ex.request_ts, ex.request_end_ts)
                 if first is not None and first <= end and (last is None or last >= start):
                     victims.append((label, duration))
@@ -359,9 +362,9 @@ def flow_control_episodes(conn: Any, rtt: RttUnit | None) -> list[Episode]:
 # --------------------------------------------------------------------------- http/1.1
 
 
-def pipelining_episodes(conn: Any, rtt: RttUnit | None) -> list[Episode]:
+def pipelining_episodes(conn: Any, rtt: RttUnit | None, units: Units) -> list[Episode]:
     """Responses that waited behind an earlier response on the same connection (pipelined requests)."""
-    exs = [(p, ex) for p, ex in exchanges(conn.decoder) if p == "HTTP/1.1" and ex.request_ts is not None]
+    exs = [(p, ex) for p, ex in units.exchanges if p == "HTTP/1.1" and ex.request_ts is not None]
     to_client = rtt.to_client() if rtt else 0.0
     server_part = rtt.server_part() if rtt else 0.0
     out: list[Episode] = []
@@ -402,14 +405,15 @@ def pipelining_episodes(conn: Any, rtt: RttUnit | None) -> list[Episode]:
     return out
 
 
-def connection_wait_episodes(connections: list[Any], rtts: dict[int, RttUnit | None]) -> list[tuple[Any, Episode]]:
+def connection_wait_episodes(connections: list[Any], rtts: dict[int, RttUnit | None],
+                             units: dict[int, Units]) -> list[tuple[Any, Episode]]:
     """Requests sent on a reused connection the moment it freed up, while every connection the client
     had open to that host was busy: they waited for a free connection."""
     hosts: dict[tuple, list[tuple[Any, list[Any]]]] = {}
     for conn in connections:
-        if conn.transport != "tcp" or conn.decoder is None:
+        if conn.transport != "tcp" or conn.decoder is None or conn.id not in units:
             continue
-        exs = [ex for p, ex in exchanges(conn.decoder) if p == "HTTP/1.1" and ex.request_ts is not None]
+        exs = [ex for p, ex in units[conn.id].exchanges if p == "HTTP/1.1" and ex.request_ts is not None]
         if not exs:
             continue
         host = (conn.addrs[1], conn.ports[1], exs[0].authority)
@@ -418,7 +422,8 @@ def connection_wait_episodes(connections: list[Any], rtts: dict[int, RttUnit | N
     for (_, _, authority), conns in hosts.items():
         if len(conns) < 2:
             continue
-        busy = [(c, [(ex.request_ts, ex.end_ts if ex.end_ts is not None else c.end) for ex in exs]) for c, exs in conns]
+        busy = sorted(((c, [(ex.request_ts, ex.end_ts if ex.end_ts is not None else c.end) for ex in exs])
+                       for c, exs in conns), key=lambda cb: cb[0].start)
         found: dict[float, list[tuple[Any, Any, float]]] = {}
         for conn, exs in conns:
             rtt = rtts.get(conn.id)
@@ -446,10 +451,19 @@ def connection_wait_episodes(connections: list[Any], rtts: dict[int, RttUnit | N
 
 
 def _all_busy(busy: list[tuple[Any, list[tuple[float, float]]]], lo: float, hi: float) -> float | None:
-    """The first moment in ``[lo, hi]`` when at least two connections were open and all were busy."""
-    candidates = sorted({s for _, spans in busy for s, _ in spans if lo <= s <= hi} | {lo})
+    """The first moment in ``[lo, hi]`` when at least two connections were open and all were busy
+    (``busy`` is sorted by connection start)."""
+    near = []
+    for c, spans in busy:
+        if c.start > hi:
+            break
+        if c.end >= lo:
+            near.append((c, spans))
+    if len(near) < 2:
+        return None
+    candidates = sorted({s for _, spans in near for s, _ in spans if lo <= s <= hi} | {lo})
     for t in candidates:
-        open_ = [spans for c, spans in busy if c.start <= t <= c.end]
+        open_ = [spans for c, spans in near if c.start <= t <= c.end]
         if len(open_) >= 2 and all(any(s <= t <= e for s, e in spans) for spans in open_):
             return t
     return None

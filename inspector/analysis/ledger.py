@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .rtt import RttUnit
-from .units import exchanges, quic_of, tls_of, websocket_of
+from .units import Units, quic_of, tls_of, websocket_of
 
 #: a lookup counts as this connection's step if the connection starts this soon after the answer
 DNS_WINDOW = 1.0
@@ -58,14 +58,18 @@ class Ledger:
     setup_rtts: float = 0.0
     server_name: str | None = None
     tls13_tickets: int = 0  #: session tickets a TLS 1.3 server issued on this connection
+    #: when the connection's last exchange ended (it could have taken another request after that)
+    last_activity: float = 0.0
 
 
-def build(conn: Any, rtt: RttUnit | None, dns: Any = None, earlier: list[Any] | None = None) -> Ledger:
-    """The ledger of one connection; ``earlier`` are the connections that started before it."""
+def build(conn: Any, rtt: RttUnit | None, units: Units, dns: Any = None,
+          last_start: dict[bytes, float] | None = None) -> Ledger:
+    """The ledger of one connection; ``last_start`` maps server addresses to the start of the latest
+    connection to them so far (a lookup is counted for the first connection after it only)."""
     led = Ledger(rtt)
     decoder = conn.decoder
     to_client = rtt.to_client() if rtt else 0.0
-    _dns_step(conn, led, dns, earlier or [])
+    _dns_step(conn, led, dns, (last_start or {}).get(conn.addrs[1]))
     tcp = conn.tcp
     if tcp is not None and tcp.syn:
         syn_data = tcp.options[0].tfo_data
@@ -82,20 +86,21 @@ def build(conn: Any, rtt: RttUnit | None, dns: Any = None, earlier: list[Any] | 
     quic = quic_of(decoder)
     if quic is not None:
         _quic_step(quic, led, conn)
-    _request_steps(conn, led, rtt, websocket_of(decoder) is not None)
+    _request_steps(conn, led, rtt, units, websocket_of(decoder) is not None)
+    ends = [ex.end_ts for _, ex in units.exchanges if ex.end_ts is not None]
+    led.last_activity = max(ends) if ends else conn.end
     return led
 
 
-def _dns_step(conn: Any, led: Ledger, dns: Any, earlier: list[Any]) -> None:
+def _dns_step(conn: Any, led: Ledger, dns: Any, previous_start: float | None) -> None:
     if dns is None or conn.ctx is None:
         return
     address = conn.ctx.server[0]
     res = dns.resolution_for(address, conn.start)
     if res is None or conn.start - res.response_ts > DNS_WINDOW:
         return
-    for other in earlier:
-        if other.ctx is not None and other.ctx.server[0] == address and other.start >= res.response_ts:
-            return  # an earlier connection already used this answer
+    if previous_start is not None and previous_start >= res.response_ts:
+        return  # an earlier connection already used this answer
     led.server_name = res.qname
     led.setup_rtts += 1
     led.steps.append(Step("dns", 1, res.lookup_ms, res.response_frame, res.response_ts,
@@ -145,14 +150,12 @@ def _quic_step(quic: Any, led: Ledger, conn: Any) -> None:
     led.setup_rtts += rtts
 
 
-def _request_steps(conn: Any, led: Ledger, rtt: RttUnit | None, websocket: bool) -> None:
-    first = None
-    for proto, ex in exchanges(conn.decoder):
-        if ex.request_ts is not None and ex.response_ts is not None and not ex.pushed:
-            first = (proto, ex)
-            break
-    if first is None:
+def _request_steps(conn: Any, led: Ledger, rtt: RttUnit | None, units: Units, websocket: bool) -> None:
+    answered = [(ex.request_ts, i, proto, ex) for i, (proto, ex) in enumerate(units.exchanges)
+                if ex.request_ts is not None and ex.response_ts is not None and not ex.pushed]
+    if not answered:
         return
+    first = min(answered)[2:]
     proto, ex = first
     gap = ex.response_ts - ex.request_ts
     to_client = rtt.to_client() if rtt else 0.0
@@ -171,7 +174,7 @@ def _request_steps(conn: Any, led: Ledger, rtt: RttUnit | None, websocket: bool)
 
 
 def what_ifs(led: Ledger, conn: Any, earlier: list[tuple[Any, Ledger]]) -> None:
-    """Fill ``led.what_if`` from the steps and the connections before this one."""
+    """Fill ``led.what_if`` from the steps and the connections to the same server before this one."""
     rtt = led.rtt.seconds if led.rtt else None
     steps = {s.step: s for s in led.steps}
     tls = steps.get("tls")
@@ -188,8 +191,8 @@ def what_ifs(led: Ledger, conn: Any, earlier: list[tuple[Any, Ledger]]) -> None:
                 f"0-RTT (resuming connection {ticketed[-1].id}'s TLS session, if the server accepts early data) "
                 "would have let the request leave 1 RTT earlier", 1, rtt))
     if same and led.setup_rtts:
-        prev, _ = same[-1]
-        if _last_activity(prev) <= conn.start:
+        prev, prev_led = same[-1]
+        if prev_led.last_activity <= conn.start:
             n = led.setup_rtts
             led.what_if.append(_what(f"reusing connection {prev.id} (same server, done with its requests before this one opened) "
                                      f"would have saved {_num(n)} RTT", n, rtt))
@@ -212,14 +215,6 @@ def _same_server(other: Any, other_led: Ledger, conn: Any, led: Ledger) -> bool:
     if led.server_name and other_led.server_name and led.server_name != other_led.server_name:
         return False
     return True
-
-
-def _last_activity(conn: Any) -> float:
-    """When a connection's last exchange ended (it could have taken a new request after that)."""
-    ends = [ex.end_ts for _, ex in exchanges(conn.decoder) if ex.end_ts is not None]
-    if ends:
-        return max(ends)
-    return conn.end
 
 
 def _num(n: float) -> str:

@@ -14,7 +14,6 @@ analyses use those as they are.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from ..decoders.http1 import Http1Decoder
@@ -81,6 +80,7 @@ def websocket_of(decoder: Any) -> WebSocketDecoder | None:
 def exchanges(decoder: Any) -> list[tuple[str, Any]]:
     """Every HTTP exchange of the connection with its protocol label, in request order."""
     out: list[tuple[str, Any]] = []
+    parts = 0
     for layer in layers(decoder):
         if isinstance(layer, Http2Decoder):
             out += [("HTTP/2", ex) for ex in layer.exchanges]
@@ -88,7 +88,11 @@ def exchanges(decoder: Any) -> list[tuple[str, Any]]:
             out += [("HTTP/1.1", ex) for ex in layer.exchanges if ex.stream is None]
         elif isinstance(layer, Http3Decoder):
             out += [("HTTP/3", ex) for ex in layer.requests.values()]
-    out.sort(key=lambda pe: (pe[1].request_ts is None, pe[1].request_ts or 0.0))
+        else:
+            continue
+        parts += 1
+    if parts > 1:  # each decoder lists its exchanges in order already; merge only when there are several
+        out.sort(key=lambda pe: (pe[1].request_ts is None, pe[1].request_ts or 0.0))
     return out
 
 
@@ -100,25 +104,48 @@ def name(proto: str, ex: Any, index: int) -> str:
     return f"{proto} response {index} ({what})"
 
 
-def marks(decoder: Any) -> list[Mark]:
-    """Every delivery mark of the connection's application units."""
-    out: list[Mark] = []
-    n = 0
-    for proto, ex in exchanges(decoder):
-        n += 1
-        unit = name(proto, ex, n)
-        key = f"{proto}:{ex.stream if ex.stream is not None else n}"
-        for direction, frame, ts, arrival in _points(ex):
-            if frame is not None and ts is not None and arrival is not None:
-                out.append(Mark(key, unit, direction, frame, ts, arrival))
-    for layer in layers(decoder):
-        extra = getattr(layer, "hol_marks", None)
-        if callable(extra):
-            out += [Mark(*m) for m in extra()]
-    return out
+class Units:
+    """A connection's application units, worked out once per analysis (a connection may hold tens of
+    thousands of exchanges: marks are made only for the frames an episode asks about)."""
+
+    __slots__ = ("decoder", "_exchanges", "_by_stream")
+
+    def __init__(self, decoder: Any) -> None:
+        self.decoder = decoder
+        self._exchanges: list[tuple[str, Any]] | None = None
+        self._by_stream: dict[int, tuple[str, Any]] | None = None
+
+    @property
+    def exchanges(self) -> list[tuple[str, Any]]:
+        if self._exchanges is None:
+            self._exchanges = exchanges(self.decoder)
+        return self._exchanges
+
+    def stream_name(self, sid: int, default: str) -> str:
+        """The name of the exchange on stream ``sid`` (HTTP/2, HTTP/3)."""
+        if self._by_stream is None:
+            self._by_stream = {ex.stream: (p, ex) for p, ex in self.exchanges if ex.stream is not None}
+        found = self._by_stream.get(sid)
+        return name(found[0], found[1], 0) if found is not None else default
+
+    def marks(self, lo: int, hi: int) -> list[Mark]:
+        """The delivery marks made in frames ``lo`` to ``hi``."""
+        out: list[Mark] = []
+        for n, (proto, ex) in enumerate(self.exchanges, 1):
+            for direction, frame, ts, arrival in _points(ex):
+                if frame is not None and lo <= frame <= hi and ts is not None and arrival is not None:
+                    key = f"{proto}:{ex.stream if ex.stream is not None else n}"
+                    out.append(Mark(key, name(proto, ex, n), direction, frame, ts, arrival))
+        for layer in layers(self.decoder):
+            extra = getattr(layer, "hol_marks", None)
+            if callable(extra):
+                out += [Mark(*m) for m in extra() if lo <= m[3] <= hi]
+        return out
 
 
-def _points(ex: Any) -> Iterator[tuple[int, int | None, float | None, float | None]]:
-    yield C2S, ex.request_frame, ex.request_ts, ex.request_arrival
-    yield S2C, ex.response_frame, ex.response_ts, ex.response_arrival
-    yield S2C, ex.end_frame, ex.end_ts, ex.end_arrival
+def _points(ex: Any) -> tuple[tuple[int, int | None, float | None, float | None], ...]:
+    return (
+        (C2S, ex.request_frame, ex.request_ts, ex.request_arrival),
+        (S2C, ex.response_frame, ex.response_ts, ex.response_arrival),
+        (S2C, ex.end_frame, ex.end_ts, ex.end_arrival),
+    )
