@@ -86,6 +86,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "waiting (DNS, TCP, TLS). The response's first byte came {first_byte_ms:.1f} ms later. Of the "
                  "{total_ms:.1f} ms until then, the lookup was {dns_pct:.0f}%; with the address cached (for up to "
                  "{ttl} s) the request would have left {dns_ms:.1f} ms earlier.{ledger_note}",
-                 (Pick(conn=dns_conn, layer="dns"), Pick(conn=conn, frames=(req.frame,), type=("HEADERS", "request")))),
+                 (Pick(conn=dns_conn, layer="dns"), Pick(conn=conn, frames=(req.frame,), type=("HEADERS", "request")),
+                  Pick(conn=conn, layer="analysis", type=("ledger", "what_if")))),
     ]
     return f, steps

@@ -147,6 +147,6 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "{small_ms:.1f} ms ({small_rtt:.2f} RTT) after it was asked for (frame {small_frame}). A small "
                  "response stuck behind a big one on the same connection is head-of-line blocking in HTTP/1.1; "
                  "HTTP/2 removes it by interleaving streams (see http2-multiplex).{pp_note}",
-                 (Pick(conn=pp, layer="http", type="response"),)),
+                 (Pick(conn=pp, layer="http", type="response"), Pick(conn=pp, layer="analysis", type="hol"))),
     ]
     return f, steps

@@ -101,7 +101,8 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "{victims}. Their bytes were in the client's buffer, but TCP could not deliver them before the "
                  "lost ones; that wait is head-of-line blocking. Together the victims lost {blocked_total_ms:.1f} "
                  "ms of readiness.{hol_note}",
-                 tuple(Pick(conn=conn, layer="http2", stream=sid, frames=(loss.retx_frame,)) for sid in victim_ids)),
+                 tuple(Pick(conn=conn, layer="http2", stream=sid, frames=(loss.retx_frame,)) for sid in victim_ids)
+                 + (Pick(conn=conn, layer="analysis", type="hol"),)),
         StepSpec("Untouched streams, and the bill",
                  "Blocked time per stream: {per_stream}. Streams completed (counted from the first request): {finish}. "
                  "Not delayed by the hole: "

@@ -93,7 +93,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "milliseconds also hold the hosts' own work: the server answered {server_extra_ms:.1f} ms after "
                  "one RTT, and the client needed {client_after_ms:.1f} ms between the reply and the request.{ledger_note}",
                  (Pick(conn=conn, layer="quic", frames=(initial.frame, reply.frame, req.frame)),
-                  Pick(conn=conn, layer="tls"))),
+                  Pick(conn=conn, layer="tls"), Pick(conn=conn, layer="analysis", type="ledger"))),
         StepSpec("A lost packet",
                  "Server packet number {pn} ({space} space) never arrives: the capture shows it {detected} from "
                  "frame {loss_frame} on. It carried stream {loss_streams}'s bytes {resent_off}-{resent_end} "
@@ -107,7 +107,8 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "arrived and were usable while the hole was open. Blocked time per stream: {per_stream}. Streams "
                  "completed (counted from the first request): {finish}.{hol_note}",
                  (Pick(conn=conn, layer="quic", frames=tuple(fr for st in stalled for fr in st.frames)),)
-                 + tuple(Pick(conn=conn, layer="http3", stream=sid) for sid in calm)),
+                 + tuple(Pick(conn=conn, layer="http3", stream=sid) for sid in calm)
+                 + (Pick(conn=conn, layer="analysis", type="hol"),)),
         StepSpec("Against HTTP/2 on TCP",
                  "On TCP one lost segment (frame {h2_gap_frame} of http2-lossy) held up {h2_victims_n} besides "
                  "the one that lost data, up to {h2_blocked_max_ms:.1f} ms each ({h2_victims}). Over QUIC the "

@@ -90,6 +90,6 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "acknowledging or closing. Of the {syn_to_resp_ms:.1f} ms from SYN to the response, "
                  "{setup_share_pct:.0f}% passed before the request could even be sent. Reusing an open connection "
                  "(keep-alive, see the http1 walkthrough) is how clients avoid paying it again.{ledger_note}",
-                 (tcp,)),
+                 (tcp, Pick(conn=conn, layer="analysis", type=("ledger", "what_if")))),
     ]
     return f, steps

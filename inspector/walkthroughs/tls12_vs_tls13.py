@@ -112,6 +112,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "waiting, TCP included) against {syn_req13_ms:.1f} ms with TLS 1.3 ({flights13_text}). TLS 1.3 "
                  "saved {saved_text}, {saved_ms:.1f} ms ({saved_rtt:.2f} RTT), on a brand-new connection; the "
                  "response arrived {resp_saved_ms:.1f} ms sooner.{ledger12}{ledger13}",
-                 (Pick(conn=c12, layer="http"), Pick(conn=c13, layer="http"))),
+                 (Pick(conn=c12, layer="http"), Pick(conn=c13, layer="http"),
+                  Pick(layer="analysis", type=("ledger", "what_if")))),
     ]
     return f, steps

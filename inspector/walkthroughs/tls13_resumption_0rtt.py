@@ -104,6 +104,7 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "the full handshake: {resp_saved_ms:.1f} ms ({resp_saved_rtt:.2f} RTT) sooner. The price: early "
                  "data is not protected against replay, so servers should accept it only for requests that are "
                  "safe to repeat.{ledger_res}",
-                 (Pick(conn=res, layer="http"), Pick(conn=full, layer="http"))),
+                 (Pick(conn=res, layer="http"), Pick(conn=full, layer="http"),
+                  Pick(conn=res, layer="analysis", type=("ledger", "what_if")))),
     ]
     return f, steps

@@ -87,7 +87,8 @@ def script(caps: list[Decoded]) -> tuple[dict[str, Any], list[StepSpec]]:
                  "WebSocket. Extensions: {extensions}; subprotocol: {subprotocol}. The first message (frame "
                  "{first_msg_frame}) leaves after {setup}: {setup_tcp} before the upgrade request, {setup_upgrade} "
                  "for the upgrade itself.{ledger_note}",
-                 (Pick(conn=conn, layer="http"), Pick(conn=conn, layer="websocket", type="handshake"))),
+                 (Pick(conn=conn, layer="http"), Pick(conn=conn, layer="websocket", type="handshake"),
+                  Pick(conn=conn, layer="analysis", type="ledger"))),
         StepSpec("Frames, and why the client masks",
                  "Of the client's {c2s_frames} frames, {c2s_masked} are masked; of the server's {s2c_frames}, "
                  "{s2c_masked}. Every client frame XORs its payload with a fresh {mask_len}-byte key so that no byte a "
