@@ -105,9 +105,9 @@ class Pipeline:
         ts = None
         for ts, linktype, data, wire in packets:
             frame += 1
-            if linktype == 1 and data[12] == 8 and data[13] == 0 and len(data) >= 54:
+            if linktype == 1 and len(data) >= 54 and data[12] == 8 and data[13] == 0:
                 off = 14
-            elif linktype == 276 and data[0] == 8 and data[1] == 0 and len(data) >= 60:
+            elif linktype == 276 and len(data) >= 60 and data[0] == 8 and data[1] == 0:
                 off = 20
             else:
                 self.frame = frame
@@ -243,7 +243,7 @@ class Pipeline:
                 flags: int, seglen: int, data: bytes, p: int) -> None:
         """Hand a segment's payload (at ``data[p:]``) and its ACK to the reassemblers."""
         # the captured payload may be shorter than seglen (snap length): the rest is a gap
-        if seglen and tcp.stream_segment(d, seq, flags, seglen, data[p : p + seglen], frame, ts):
+        if (seglen or flags & SYN) and tcp.stream_segment(d, seq, flags, seglen, data[p : p + seglen], frame, ts):
             self._emit(ev.Note(frame=frame, ts=ts, conn=conn.id, layer="tcp", severity="warning",
                                direction=ev.DIRECTIONS[d],
                                message="retransmitted bytes differ from the original transmission"))
@@ -299,6 +299,12 @@ class Pipeline:
                 return
             conn.decoder = decoder
             conn.decoder_state = DECODING
+            for gd, goff, glen, gspan in conn.early_gaps:
+                index = conn.tcp.reasm[gd].index
+                self._guard(conn, lambda: decoder.gap(gd, goff, glen, index), gspan.frame, gspan.delivered)
+            conn.early_gaps = []
+            if conn.decoder_state != DECODING:
+                return
         elif state != DECODING:
             return
         decoder = conn.decoder
@@ -320,6 +326,8 @@ class Pipeline:
         if conn.decoder_state == DECODING:
             index = conn.tcp.reasm[d].index
             self._guard(conn, lambda: conn.decoder.gap(d, off, length, index), span.frame, span.delivered)
+        elif conn.decoder_state == UNDECIDED and len(conn.early_gaps) < 64:
+            conn.early_gaps.append((d, off, length, span))
 
     # ------------------------------------------------------------------ udp
 

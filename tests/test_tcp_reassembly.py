@@ -117,3 +117,56 @@ def test_out_of_order_buffer_is_bounded_and_the_hole_becomes_a_gap() -> None:
         seq += 1400
     assert r.limit_hits == 1 and gaps == [(0, 1400)]
     assert r.buffered == 0 and sum(n for _, n in delivered) == seq - 2400
+
+
+def _conversation(tmp_path, name, segments):
+    """Hand-built edge cases: a handshake then ``segments`` (direction, seq offset, payload, ack)."""
+    from scapy.all import IP, TCP, Raw, wrpcap  # type: ignore[import-untyped]
+
+    c, s = IP(src="192.0.2.1", dst="192.0.2.2"), IP(src="192.0.2.2", dst="192.0.2.1")
+    pkts = [
+        c / TCP(sport=40000, dport=80, flags="S", seq=100),
+        s / TCP(sport=80, dport=40000, flags="SA", seq=900, ack=101),
+        c / TCP(sport=40000, dport=80, flags="A", seq=101, ack=901),
+    ]
+    for i, (direction, off, payload, ack) in enumerate(segments):
+        if direction == "c2s":
+            p = c / TCP(sport=40000, dport=80, flags="PA", seq=101 + off, ack=901 + ack)
+        else:
+            p = s / TCP(sport=80, dport=40000, flags="PA", seq=901 + off, ack=101 + ack)
+        pkts.append(p / Raw(payload) if payload else p)
+    for i, p in enumerate(pkts):
+        p.time = 1_700_000_000 + i / 100
+    path = str(tmp_path / name)
+    wrpcap(path, pkts, linktype=101)
+    return path
+
+
+def test_retransmission_with_different_bytes_is_noted(tmp_path) -> None:
+    from tests.support.decode import collect
+
+    path = _conversation(tmp_path, "differ.pcap", [
+        ("c2s", 0, b"GET /a HTTP/1.1\r\n", 0),
+        ("c2s", 0, b"GET /b HTTP/1.1\r\n", 0),  # same sequence numbers, other bytes
+    ])
+    _pipe, events = collect(path, registry=recording_registry([]))
+    notes = [e for e in events if e.type == "note"]
+    assert [(n.frame, n.direction) for n in notes] == [(5, "c2s")] and "differ" in notes[0].message
+    retrans = {int(r[0]) for r in tshark_fields(path, ["frame.number"], display_filter="tcp.analysis.retransmission")}
+    assert retrans == {5}
+
+
+def test_a_hole_the_peer_acked_is_missing_from_the_capture(tmp_path) -> None:
+    """Server bytes 0-9 never appear, bytes 10-19 do, and the client ACKs all 20:
+    the hole will never be retransmitted, so it becomes a gap at that ACK."""
+    recs: list[Recorder] = []
+    path = _conversation(tmp_path, "acked-hole.pcap", [
+        ("s2c", 10, b"0123456789", 0),
+        ("c2s", 0, b"", 20),
+    ])
+    decode_file(path, registry=recording_registry(recs))
+    (rec,) = recs
+    assert rec.gaps == [(1, 0, 10)]
+    assert bytes(rec.data[1]) == b"0123456789"
+    lost = {int(r[0]) for r in tshark_fields(path, ["frame.number"], display_filter="tcp.analysis.ack_lost_segment || tcp.analysis.lost_segment")}
+    assert lost == {4, 5}  # tshark: previous segment not captured, then ACKed unseen segment

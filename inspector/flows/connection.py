@@ -65,6 +65,7 @@ class Connection:
         "ctx",
         "malformed",
         "notes",
+        "early_gaps",
     )
 
     def __init__(self, cid: int, transport: str, client: tuple[bytes, int], server: tuple[bytes, int], ts: float, frame: int) -> None:
@@ -86,6 +87,8 @@ class Connection:
         self.ctx: DecodeContext | None = None
         self.malformed = 0
         self.notes: list[str] = []
+        #: gaps met before a decoder was chosen, told to it once it is (bounded)
+        self.early_gaps: list[tuple] = []
 
     @property
     def client(self) -> str:

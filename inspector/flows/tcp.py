@@ -298,12 +298,9 @@ class TcpState:
         """Start reassembling both directions, handing bytes and gaps to the callbacks."""
         for d in (0, 1):
             if self.reasm[d] is None:
-                r = Reassembler(partial(deliver, d), partial(gap, d))
-                # Stream offset 0 is the byte after the SYN when we saw it.
-                an = self.an[d]
-                if an.base_set and (self.syn if d == 0 else self.synack):
-                    r.start((an.base_seq + 1) & M32)
-                self.reasm[d] = r
+                # Stream offset 0 is the byte after the SYN when we see it
+                # (stream_segment), else the first byte seen.
+                self.reasm[d] = Reassembler(partial(deliver, d), partial(gap, d))
 
     def stream_segment(self, d: int, seq: int, flags: int, seglen: int, payload: bytes, frame: int, ts: float) -> bool:
         """Feed a segment's payload to direction ``d``'s reassembler (if attached)."""
