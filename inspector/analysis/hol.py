@@ -127,18 +127,22 @@ def _receiver_view(conn: Any, d: int, records: list[tuple[int, Any]], units: Uni
 
 def _held_episode(conn: Any, d: int, held: list[Any], pieces: list[Any], units: Units) -> Episode:
     fill_frame, end = held[0].frame, held[0].delivered
-    start = min(s.arrival for s in held)
+    start = min(min(s.arrival for s in held), end)  # (frames out of time order in the file)
     here = [m for m in units.marks(fill_frame, fill_frame) if m.direction == d]
+    # a unit completed by the bytes that filled the hole owned them (over TLS: shared their record)
     cause_units = _unique(m.unit for m in here if m.arrival >= m.ts - SAME)
     cause_keys = {m.key for m in here if m.arrival >= m.ts - SAME}
+    if not cause_units:
+        # the unit the lost bytes belonged to goes on past the fill: it is the one already under way
+        flying = _in_flight(units, d, end)
+        cause_units = [unit for _, unit in flying]
+        cause_keys = {key for key, _ in flying}
     victims = _victims_from_marks([m for m in here if m.key not in cause_keys], lambda m: m.ts - m.arrival)
     if not here:
         # no unit completed when the hole filled (a WebSocket stream, or no application decoder)
         victims = _byte_victims(conn, held, lambda s: end - s.arrival)
     lost_start = pieces[0].start if pieces else held[0].start
     lost_end = pieces[-1].end if pieces else held[0].start
-    if not cause_units:
-        cause_units = _in_flight(units, d, start, end)
     detail = {
         "view": f"receiver: bytes arrived out of order and waited at the capture point for the retransmission "
                 f"(frame {fill_frame})",
@@ -172,6 +176,7 @@ def _sender_view(conn: Any, d: int, resent: list[tuple], units: Units) -> list[E
         t_orig = min((s.arrival for s in orig), default=None)
         orig_frame = orig[0].frame if orig else None
         ep_start = min((s.arrival for s in after), default=t_orig if t_orig is not None else fill)
+        ep_start = min(ep_start, fill)  # (frames out of time order in the file)
         cause_units: list[str] = []
         victims: list[tuple[str, float]] = []
         mine = [m for m in units.marks(orig_frame, max(fill_frame, orig_frame)) if m.direction == d] \
@@ -190,7 +195,7 @@ def _sender_view(conn: Any, d: int, resent: list[tuple], units: Units) -> list[E
             # no unit completed around the loss (a WebSocket stream, or no application decoder)
             victims = _byte_victims(conn, after, lambda s: fill - s.arrival)
         if not cause_units:
-            cause_units = _in_flight(units, d, t_orig if t_orig is not None else ep_start, fill)
+            cause_units = [unit for _, unit in _in_flight(units, d, fill)]
         covered = spans[-1].end if spans else end_off
         detail: dict[str, Any] = {
             "view": (f"sender: the original (frame {orig_frame}) was captured and sent again in frame {fill_frame}; "
@@ -238,16 +243,17 @@ def _data_label(conn: Any) -> str:
     return "TLS data" if tls_of(conn.decoder) is not None else "TCP data"
 
 
-def _in_flight(units: Units, d: int, start: float, end: float) -> list[str]:
-    """Units in progress across ``[start, end]`` in direction ``d``: who the lost bytes belonged to."""
+def _in_flight(units: Units, d: int, when: float) -> list[tuple[str, str]]:
+    """(key, name) of the units in direction ``d`` that had started before ``when`` and were not done by
+    then: whose bytes a hole filled at ``when`` interrupted."""
     out = []
     for i, (proto, ex) in enumerate(units.exchanges, 1):
         if d == S2C:
             first, last = ex.response_ts, ex.end_ts
         else:
             first, last = ex.request_ts, ex.request_end_ts
-        if first is not None and first <= end and (last is None or last >= start):
-            out.append(name(proto, ex, i))
+        if first is not None and first < when - SAME and (last is None or last >= when - SAME):
+            out.append((f"{proto}:{ex.stream if ex.stream is not None else i}", name(proto, ex, i)))
     return out
 
 
