@@ -182,21 +182,19 @@ def _sender_view(conn: Any, d: int, resent: list[tuple], units: Units) -> list[E
         mine = [m for m in units.marks(orig_frame, max(fill_frame, orig_frame)) if m.direction == d] \
             if orig_frame is not None else []
         if mine:
-            later = mine
-            if later:
-                cause_frame = min(m.frame for m in later)
-                cause = [m for m in later if m.frame == cause_frame]
-                cause_units = _unique(m.unit for m in cause)
-                keys = {m.key for m in cause}
-                frames = {s.frame for s in after}
-                victims = _victims_from_marks(
-                    [m for m in mine if m.frame in frames and m.key not in keys and m.ts < fill], lambda m: fill - m.ts)
+            # units complete in stream order: the first one completed from the original on held the lost bytes
+            cause_frame = min(m.frame for m in mine)
+            cause = [m for m in mine if m.frame == cause_frame]
+            cause_units = _unique(m.unit for m in cause)
+            keys = {m.key for m in cause}
+            frames = {s.frame for s in after}
+            victims = _victims_from_marks(
+                [m for m in mine if m.frame in frames and m.key not in keys and m.ts < fill], lambda m: fill - m.ts)
         if not cause_units and not victims:
             # no unit completed around the loss (a WebSocket stream, or no application decoder)
             victims = _byte_victims(conn, after, lambda s: fill - s.arrival)
         if not cause_units:
             cause_units = [unit for _, unit in _in_flight(units, d, fill)]
-        covered = spans[-1].end if spans else end_off
         detail: dict[str, Any] = {
             "view": (f"sender: the original (frame {orig_frame}) was captured and sent again in frame {fill_frame}; "
                      "the receiver is taken to have got what was sent in between and held it until the "
@@ -206,7 +204,7 @@ def _sender_view(conn: Any, d: int, resent: list[tuple], units: Units) -> list[E
                      "resent_frames": [r[2] for r in recs]},
             "held_bytes": sum(s.end - s.start for s in after),
         }
-        if covered < first[4]:
+        if not orig or spans[0].start > start:
             detail["partial"] = f"only the last {len(spans)} segments before the retransmission were remembered"
         out.append(Episode("tcp", d, ep_start, fill, fill - ep_start,
                            _cause_text(cause_units, start, end_off - start, d, conn), victims, fill_frame, detail))

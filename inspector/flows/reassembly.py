@@ -31,7 +31,7 @@ HISTORY_SEGMENTS = 64
 # retransmissions of bytes already delivered (what a sender-side capture shows)
 # as (start, end, frame, ts, frontier, recent spans from the original on).
 MAX_HOL_RECORDS = 4096
-MAX_RESENT_RECORDS = 256
+MAX_RESENT_RECORDS = 64
 #: delivered spans remembered so a retransmission can tell what was sent after its original
 RECENT_SPANS = 128
 HOL_FILL, HOL_HELD, HOL_GAP = 0, 1, 2
