@@ -192,10 +192,12 @@ def what_ifs(led: Ledger, conn: Any, earlier: list[tuple[Any, Ledger]]) -> None:
                 "would have let the request leave 1 RTT earlier", 1, rtt))
     if same and led.setup_rtts:
         prev, prev_led = same[-1]
-        if prev_led.last_activity <= conn.start:
+        # a connection handed over to WebSocket cannot take another request
+        upgraded = any(s.step == "ws-upgrade" for s in prev_led.steps)
+        if prev_led.last_activity <= conn.start and not upgraded:
             n = led.setup_rtts
-            led.what_if.append(_what(f"reusing connection {prev.id} (same server, done with its requests before this one opened) "
-                                     f"would have saved {_num(n)} RTT", n, rtt))
+            led.what_if.append(_what(f"reusing connection {prev.id} (same server, done with its requests before "
+                                     f"this one opened) would have saved {_num(n)} RTT", n, rtt))
     if tls is not None and "tcp" in steps and steps["tcp"].rtts + tls.rtts >= 2:
         n = steps["tcp"].rtts + tls.rtts - 1
         led.what_if.append(_what(f"QUIC (one handshake for transport and TLS 1.3) would have saved {_num(n)} RTT",
