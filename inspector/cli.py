@@ -16,26 +16,13 @@ from importlib.metadata import entry_points
 
 from . import __version__
 from .errors import CaptureError
-from .keylog import KeyLog
+from .keylog import KeyLogError, load_keylog
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 70, 130
 
 
 class UsageError(Exception):
     """A problem with what the user asked for (exit code 2)."""
-
-
-def _load_keylog(path: str | None) -> KeyLog:
-    """The key log from ``--keylog``, else ``$SSLKEYLOGFILE``, else an empty one."""
-    source = path or os.environ.get("SSLKEYLOGFILE")
-    if not source:
-        return KeyLog()
-    try:
-        return KeyLog.from_file(source)
-    except OSError as e:
-        if path:
-            raise UsageError(f"cannot read key log {source}: {e.strerror or e}") from None
-        return KeyLog()  # a stale $SSLKEYLOGFILE must not stop a plain summary
 
 
 def _warn(message: str) -> None:
@@ -46,7 +33,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .output.summary import summaries, write_text
     from .pipeline import decode_file
 
-    pipe, reader = decode_file(args.capture, keylog=_load_keylog(args.keylog))
+    pipe, reader = decode_file(args.capture, keylog=load_keylog(args.keylog))
     conns = summaries(pipe.connections, pipe.registry)
     if reader.warning:
         _warn(f"{args.capture}: {reader.warning}")
@@ -65,7 +52,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
     try:
         writer = JsonLinesWriter(out)
-        _pipe, reader = decode_file(args.capture, keylog=_load_keylog(args.keylog), on_event=writer, segments=True)
+        _pipe, reader = decode_file(args.capture, keylog=load_keylog(args.keylog), on_event=writer, segments=True)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -124,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
-    except (CaptureError, UsageError) as e:
+    except (CaptureError, UsageError, KeyLogError) as e:
         print(f"netinspect: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -9,7 +9,10 @@ environment, or from pcapng Decryption Secrets Blocks; all go into one
 from __future__ import annotations
 
 import binascii
+import os
 from collections import defaultdict
+
+from .errors import NetinspectError
 
 #: Labels we understand (NSS key log format, RFC 9850 / draft-ietf-tls-keylogfile).
 KNOWN_LABELS = frozenset(
@@ -83,3 +86,24 @@ class KeyLog:
 
     def __repr__(self) -> str:
         return f"<KeyLog {len(self._secrets)} sessions, {len(self)} secrets>"
+
+
+class KeyLogError(NetinspectError):
+    """A key log the user named cannot be read."""
+
+
+def load_keylog(path: str | None) -> KeyLog:
+    """The key log from ``path`` (``--keylog``), else ``$SSLKEYLOGFILE``, else an empty one.
+
+    An unreadable ``path`` raises :class:`KeyLogError`; an unreadable
+    ``$SSLKEYLOGFILE`` is ignored (a stale variable must not stop a summary).
+    """
+    source = path or os.environ.get("SSLKEYLOGFILE")
+    if not source:
+        return KeyLog()
+    try:
+        return KeyLog.from_file(source)
+    except OSError as e:
+        if path:
+            raise KeyLogError(f"cannot read key log {source}: {e.strerror or e}") from None
+        return KeyLog()
