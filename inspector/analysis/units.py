@@ -14,14 +14,17 @@ analyses use those as they are.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import sys
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..decoders.http1 import Http1Decoder
 from ..decoders.http2 import Http2Decoder
 from ..decoders.http3 import Http3Decoder
-from ..decoders.quic import QuicDecoder
 from ..decoders.tls import TlsDecoder
 from ..decoders.websocket import WebSocketDecoder
+
+if TYPE_CHECKING:
+    from ..decoders.quic.decoder import QuicDecoder
 
 C2S, S2C = 0, 1
 
@@ -66,7 +69,10 @@ def tls_of(decoder: Any) -> TlsDecoder | None:
 
 
 def quic_of(decoder: Any) -> QuicDecoder | None:
-    return find(decoder, QuicDecoder)
+    # The QUIC decoder module is imported lazily (aioquic is slow to import):
+    # if it was never imported, no QUIC decoder exists to find.
+    module = sys.modules.get("inspector.decoders.quic.decoder")
+    return find(decoder, module.QuicDecoder) if module is not None else None
 
 
 def http2_of(decoder: Any) -> Http2Decoder | None:
