@@ -125,6 +125,16 @@ def detail_lines(s: dict[str, Any]) -> list[str]:
     for lookup in (s.get("dns") or {}).get("lookups", [])[:20]:
         ms = lookup.get("lookup_ms")
         lines.append(f"DNS {lookup.get('qtype', '')} {lookup.get('qname', '')} {'' if ms is None else f'{ms:.1f} ms'}".rstrip())
+    ledger = s.get("ledger")
+    if ledger:
+        steps = " + ".join(f"{st['step']} {st['rtts']:g}" for st in ledger)
+        total = sum(st.get("ms") or 0 for st in ledger)
+        lines.append(f"setup: {steps} RTT ({total:.1f} ms; RTT {s.get('rtt_ms') or 0:.1f} ms)")
+    for w in s.get("what_if") or []:
+        lines.append(f"what if: {w['text']}")
+    for h in s.get("hol") or []:
+        victims = ", ".join(f"{v['unit']} {v['blocked_ms']:.1f} ms" for v in h.get("victims") or []) or "no victims"
+        lines.append(f"HOL ({h['kind']}) {h['duration_ms']:.1f} ms: {h['cause']}; blocked: {victims}")
     ws = s.get("websocket")
     if isinstance(ws, dict):
         lines.append("WebSocket " + ", ".join(f"{k}={v}" for k, v in ws.items() if isinstance(v, (int, float, str)))[:100])
