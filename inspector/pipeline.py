@@ -129,7 +129,6 @@ class Pipeline:
                 self._tcp(frame, ts, data[off + 12 : t + 4], data, t, total - 20, wire)
                 continue
             conn, d = entry
-            conn.packets += 1
             conn.bytes += wire
             conn.dir_packets[d] += 1
             if seglen:
@@ -216,7 +215,6 @@ class Pipeline:
                     conn, d = self._new_tcp(frame, ts, key, sport, dport, flags)
                     reused = True
         tcp = conn.tcp
-        conn.packets += 1
         conn.bytes += wire
         conn.dir_packets[d] += 1
         conn.dir_bytes[d] += seglen
@@ -350,7 +348,6 @@ class Pipeline:
             d = 0 if client[1] == sport and client[0] == src else 1
         else:
             conn, d = entry
-        conn.packets += 1
         conn.bytes += wire
         conn.dir_packets[d] += 1
         conn.dir_bytes[d] += len(payload)

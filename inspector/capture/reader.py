@@ -118,11 +118,13 @@ class CaptureReader:
         read = self._f.read
         buf = b""
         pos = 0
+        n = 0  # len(buf)
         while True:
-            if len(buf) - pos < 16:
+            if n - pos < 16:
                 buf = buf[pos:] + read(_CHUNK)
                 pos = 0
-                if len(buf) < 16:
+                n = len(buf)
+                if n < 16:
                     if buf:
                         self._warn("capture is cut short in the middle of a packet header")
                     return
@@ -132,11 +134,12 @@ class CaptureReader:
                 return
             start = pos + 16
             end = start + incl
-            if end > len(buf):
+            if end > n:
                 buf = buf[pos:] + read(max(_CHUNK, incl + 16))
                 pos = 0
+                n = len(buf)
                 start, end = 16, 16 + incl
-                if end > len(buf):
+                if end > n:
                     self._warn("capture is cut short in the middle of a packet")
                     return
             pos = end

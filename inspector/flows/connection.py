@@ -53,7 +53,6 @@ class Connection:
         "ports",
         "start",
         "end",
-        "packets",
         "bytes",
         "dir_packets",
         "dir_bytes",
@@ -75,7 +74,6 @@ class Connection:
         self.ports = (client[1], server[1])
         self.start = ts
         self.end = ts
-        self.packets = 0
         self.bytes = 0
         self.dir_packets = [0, 0]
         self.dir_bytes = [0, 0]
@@ -89,6 +87,10 @@ class Connection:
         self.notes: list[str] = []
         #: gaps met before a decoder was chosen, told to it once it is (bounded)
         self.early_gaps: list[tuple] = []
+
+    @property
+    def packets(self) -> int:
+        return self.dir_packets[0] + self.dir_packets[1]
 
     @property
     def client(self) -> str:

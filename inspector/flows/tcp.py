@@ -86,6 +86,7 @@ class TcpState:
 
     __slots__ = (
         "an",
+        "_pairs",
         "reasm",
         "options",
         "syn",
@@ -113,6 +114,7 @@ class TcpState:
 
     def __init__(self) -> None:
         self.an = (FlowAnalysis(), FlowAnalysis())
+        self._pairs = ((self.an[0], self.an[1]), (self.an[1], self.an[0]))  # (fwd, rev) by direction
         self.reasm: list[Reassembler | None] = [None, None]
         self.options = (TcpOptions(), TcpOptions())
         self.syn = False
@@ -181,8 +183,7 @@ class TcpState:
         options: bytes,
     ) -> tuple[int, float | None]:
         """Account for one segment in direction ``d``; returns (analysis bits, ACK RTT)."""
-        fwd = self.an[d]
-        rev = self.an[1 - d]
+        fwd, rev = self._pairs[d]
         if not flags & 7 and fwd.base_set and rev.base_set:
             # Fast path: no SYN/FIN/RST on an established conversation (most segments).
             bits, rtt = analyze(fwd, rev, frame, ts, seq, ack, seglen, flags, window, self.first_rtt)
