@@ -367,3 +367,35 @@ async def test_sixteen_colour_theme_keeps_severities_apart():
         colours = {seg.style.color.name for seg in strip if seg.style and seg.style.color and seg.text.strip()
                    in ("HOL", "L1", "R1")}
         assert {"red", "yellow"} <= colours
+
+
+@async_test
+async def test_walkthrough_pane_steps_select_and_highlight():
+    from inspector import walkthroughs
+    from inspector.keylog import KeyLog
+    from tui.app import NetinspectApp
+    from tui.screens.walkthrough import WalkthroughScreen
+    from tui.sources import FileSource
+
+    wt = walkthroughs.load("http2-lossy", samples=str(SAMPLES))
+    ref = wt.capture
+    app = NetinspectApp(FileSource(str(ref.path), KeyLog.from_file(str(ref.keylog))), walkthrough=wt)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await wait_until(pilot, lambda: isinstance(app.screen, WalkthroughScreen))
+        await pilot.pause(0.2)
+        screen = app.screen
+        for step in wt.steps:
+            assert screen.step is step
+            text = str(screen.query_one("#narrative-text").render())
+            assert step.title in text and wt.title in text
+            events = screen.events
+            # the highlighted events are those of the step's frames, the cursor on the first
+            marked = sorted({events.events[i].frame for i in events.marked})
+            assert marked == sorted(set(step.frames))
+            assert events.current.frame == step.frames[0]
+            await pilot.press("n")
+        await pilot.press("p")
+        assert screen.step is wt.steps[-2]
+        await pilot.press("q")
+    assert app.return_value == 0

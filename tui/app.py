@@ -26,7 +26,8 @@ from .screens.connection import ConnectionScreen
 from .screens.connections import ConnectionsScreen
 from .screens.help import HelpScreen
 from .screens.sequence import SequenceScreen
-from .sources import Source
+from .screens.walkthrough import WalkthroughScreen
+from .sources import FileSource, Source
 
 
 class NetinspectApp(App[int]):
@@ -41,9 +42,10 @@ class NetinspectApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, source: Source, ansi: bool = False) -> None:
+    def __init__(self, source: Source, ansi: bool = False, walkthrough: Any = None) -> None:
         super().__init__()
         self.source = source
+        self.walkthrough = walkthrough  #: an inspector.walkthroughs.Walkthrough to step through, if any
         self.model: CaptureModel = source.new_model()
         self.follow = source.live  #: jump to the newest connection/event as they arrive
         self.status_text = f"{source.label} · opening…"
@@ -93,7 +95,11 @@ class NetinspectApp(App[int]):
     def _progress(self, message: Progress) -> None:
         self.status_text = message.text + (f" · {self.error}" if self.error else "")
         self.fraction = message.fraction
+        first_done = message.done and not self.done
         self.done = message.done
+        if first_done and self.walkthrough is not None and not isinstance(self.screen, WalkthroughScreen):
+            self.push_screen(WalkthroughScreen(self.walkthrough))
+            return
         screen = self.screen
         if hasattr(screen, "data_changed"):
             screen.data_changed()
@@ -170,3 +176,16 @@ class NetinspectApp(App[int]):
         screen = self.screen
         if self.follow and hasattr(screen, "data_changed"):
             screen.data_changed()
+
+
+def run_walkthrough(walkthrough: Any) -> int:
+    """Open a walkthrough's main capture with its narrative pane (``netinspect walkthrough NAME``)."""
+    from inspector.keylog import KeyLog
+
+    from .verbs import _few_colours
+
+    ref = walkthrough.capture
+    keylog = KeyLog.from_file(str(ref.keylog)) if ref.keylog else KeyLog()
+    app = NetinspectApp(FileSource(str(ref.path), keylog), ansi=_few_colours(), walkthrough=walkthrough)
+    app.run()
+    return 0

@@ -37,7 +37,7 @@ class Span:
     short: str = ""  #: a label for when ``label`` does not fit
 
 
-@dataclass
+@dataclass(eq=False)
 class Lane:
     key: tuple[Any, ...]
     name: str
@@ -122,6 +122,8 @@ class TimelineModel:
 
     def __init__(self, summary: dict[str, Any] | None = None) -> None:
         self.lanes: dict[tuple[Any, ...], Lane] = {}
+        self._ordered: list[Lane] | None = None
+        self._position: dict[tuple[Any, ...], int] = {}
         self.seen = 0
         self.t_min: float | None = None
         self.t_max: float | None = None
@@ -145,10 +147,20 @@ class TimelineModel:
         lane = self.lanes.get(key)
         if lane is None:
             lane = self.lanes[key] = Lane(key, name, order)
+            self._ordered = None
         return lane
 
     def ordered(self) -> list[Lane]:
-        return sorted(self.lanes.values(), key=lambda ln: ln.order)
+        """Lanes top to bottom (cached: a connection can have 30,000 streams)."""
+        if self._ordered is None:
+            self._ordered = sorted(self.lanes.values(), key=lambda ln: ln.order)
+            self._position = {ln.key: i for i, ln in enumerate(self._ordered)}
+        return self._ordered
+
+    def position(self, key: tuple[Any, ...]) -> int | None:
+        """Row of the lane ``key`` in :meth:`ordered` (None if there is no such lane)."""
+        self.ordered()
+        return self._position.get(key)
 
     def _setup_lane(self) -> Lane:
         return self.lane(("setup",), "setup", (0,))
@@ -162,11 +174,14 @@ class TimelineModel:
 
     # ------------------------------------------------------------------ ingest
 
-    def update(self, events: list[Event], summary: dict[str, Any] | None = None) -> bool:
-        """Take the events added since the last call; True if anything changed."""
+    def update(self, events: list[Event], summary: dict[str, Any] | None = None, limit: int | None = None) -> bool:
+        """Take the events added since the last call (at most ``limit`` of them: the caller
+        comes back for the rest, so a huge connection does not hold the UI); True if anything changed."""
         if summary is not None:
             self.summary = summary
         n = len(events)
+        if limit is not None:
+            n = min(n, self.seen + limit)
         if n == self.seen:
             return False
         for i in range(self.seen, n):
@@ -183,6 +198,9 @@ class TimelineModel:
         self.seen = n
         self.version += 1
         return True
+
+    def behind(self, events: list[Event]) -> bool:
+        return self.seen < len(events)
 
     def _add(self, e: Any, i: int) -> None:
         layer, t, ts = e.layer, e.type, e.ts

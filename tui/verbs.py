@@ -22,22 +22,9 @@ from typing import Any, TextIO
 from inspector.capture.live import LiveCapture, PcapngWriter
 from inspector.capture.reader import CaptureReader
 from inspector.cli import UsageError
-from inspector.keylog import KeyLog
+from inspector.keylog import KeyLog, load_keylog
 
 Verb = Callable[[str, str, str], argparse.ArgumentParser]
-
-
-def _keylog(path: str | None) -> KeyLog:
-    """``--keylog``, else ``$SSLKEYLOGFILE`` (ignored if unreadable), else empty."""
-    source = path or os.environ.get("SSLKEYLOGFILE")
-    if not source:
-        return KeyLog()
-    try:
-        return KeyLog.from_file(source)
-    except OSError as e:
-        if path:
-            raise UsageError(f"cannot read key log {source}: {e.strerror or e}") from None
-        return KeyLog()
 
 
 def _few_colours() -> bool:
@@ -73,7 +60,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     from .app import NetinspectApp
     from .sources import FileSource
 
-    keylog = _keylog(args.keylog)
+    keylog = load_keylog(args.keylog)
     CaptureReader(args.capture).close()  # not a capture: one line and exit 2, before any screen
     _need_terminal("view")
     app = NetinspectApp(FileSource(args.capture, keylog), ansi=args.ansi or _few_colours())

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: a filter over more events than this runs in a worker thread
 _SYNC_FILTER = 20000
+#: events the timeline takes per step (the rest follows on a timer, keeping keys answered)
+_TIMELINE_STEP = 30000
 
 
 class ConnectionScreen(Screen[None]):
@@ -48,6 +50,7 @@ class ConnectionScreen(Screen[None]):
         self.timeline_model = TimelineModel()
         self._filtered_upto = 0
         self._shown_index: int | None = None
+        self._stepping = False
 
     @property
     def ni(self) -> NetinspectApp:
@@ -97,8 +100,9 @@ class ConnectionScreen(Screen[None]):
         origin = row.start if row is not None else model.first_ts
         self.origin = origin
         self.timeline_model = TimelineModel(row.summary if row else None)
-        self.timeline_model.update(model.events_of(cid))
+        self.timeline_model.update(model.events_of(cid), limit=_TIMELINE_STEP)
         self.timeline.show(self.timeline_model, origin or 0.0)
+        self._catch_up()
         self._filtered_upto = 0
         self._shown_index = None
         self._show_events(keep=False)
@@ -171,14 +175,29 @@ class ConnectionScreen(Screen[None]):
         self.annotations.show(row.summary, model.annotations_of(self.cid), self.origin)
         self.query_one("#annotations").border_title = f"Annotations ({self.annotations.count})"
 
+    def _catch_up(self) -> None:
+        """Feed the timeline the rest of a big connection's events, a step per timer tick."""
+        events = self.ni.model.events_of(self.cid)
+        if self.timeline_model.behind(events) and not self._stepping:
+            self._stepping = True
+            self.set_timer(0.02, self._timeline_step)
+
+    def _timeline_step(self) -> None:
+        self._stepping = False
+        events = self.ni.model.events_of(self.cid)
+        if self.timeline_model.update(events, limit=_TIMELINE_STEP):
+            self.timeline.data_changed()
+        self._catch_up()
+
     def data_changed(self) -> None:
         app = self.ni
         self.query_one(StatusBar).update(app.status_text, app.fraction, app.done)
         model = app.model
         events = model.events_of(self.cid)
         row = model.row(self.cid)
-        if self.timeline_model.update(events, row.summary if row else None):
+        if self.timeline_model.update(events, row.summary if row else None, limit=_TIMELINE_STEP):
             self.timeline.data_changed()
+            self._catch_up()
         if self.filter is None:
             self.events.grow()
         elif self._filtered_upto < len(events):
@@ -223,7 +242,8 @@ class ConnectionScreen(Screen[None]):
             frame = self.ni.model.frame_bytes(e.frame)
             hexv.show(frame)
             hexv.border_title = f"Frame {e.frame} ({len(frame)} bytes)" if frame else "Bytes"
-        self.timeline.set_cursor(e.ts)
+        stream = getattr(e, "stream", None)
+        self.timeline.set_cursor(e.ts, stream if isinstance(stream, int) else None)
 
     def select_event(self, index: int) -> None:
         """Move the event cursor to event ``index`` of this connection (clearing a filter that hides it)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -25,6 +27,36 @@ GLOBAL_KEYS = [
               "click a timeline mark to select its event; the wheel scrolls"),
     ("Ctrl+Q / Ctrl+C", "quit"),
 ]
+
+#: What a short binding label means, for the help and the README.
+LONG = {
+    "Help": "this help: every key and the filter language",
+    "Follow": "auto-follow on/off: jump to the newest connection and event as they arrive (on by default in live)",
+    "Quit": "quit netinspect",
+    "Open": "connection list: open the connection; events: into the detail tree; annotations and sequence: "
+            "go to the event",
+    "Filter": "open the filter line (on the connection list it filters connections, in a connection its events)",
+    "Clear filter": "show every connection again",
+    "Sort": "sort by the next column (id, start, duration, bytes, packets, requests, setup, RTT, badges, "
+            "stack, server, SNI)",
+    "Reverse sort": "reverse the sort order",
+    "Sequence diagram": "the connection as a sequence diagram",
+    "Prev conn": "previous connection",
+    "Next conn": "next connection",
+    "Next note": "next annotation, and select its event",
+    "Back": "back to the previous screen",
+    "Pan left": "move the time window left",
+    "Pan right": "move the time window right",
+    "Zoom in": "halve the time window (around the selected event)",
+    "Zoom out": "double the time window",
+    "Fit": "fit the whole connection",
+    "All segments": "show or hide the plain TCP segments (bare ACKs; data already shown decoded)",
+    "Close filter": "close the filter line, keeping the current filter",
+    "Next step": "the next step: its connection, its events highlighted (▶), the cursor on the first",
+    "Previous step": "the previous step",
+    "First step": "the first step (when no list has the focus)",
+    "Last step": "the last step (when no list has the focus)",
+}
 
 TREE_KEYS = [("↑ ↓", "move in the detail tree"), ("Enter / Space", "expand or collapse a node")]
 
@@ -53,9 +85,17 @@ def sections() -> list[tuple[str, list[tuple[str, str]]]]:
     from .connection import ConnectionScreen
     from .connections import ConnectionsScreen
     from .sequence import SequenceScreen
+    from .walkthrough import WalkthroughScreen
 
     def rows(*classes: type) -> list[tuple[str, str]]:
-        return [(key_text(b.key), b.description) for cls in classes for b in bindings_of(cls)]
+        out = []
+        for cls in classes:
+            for b in bindings_of(cls):
+                if not b.show and b.description in ("Quit",) and cls.__name__ == "NetinspectApp":
+                    continue  # Ctrl+C: listed with Ctrl+Q below
+                long = LONG.get(b.description)
+                out.append((key_text(b.key), f"{b.description} — {long}" if long else b.description))
+        return out
 
     return [
         ("Everywhere", rows(NetinspectApp) + GLOBAL_KEYS),
@@ -66,6 +106,8 @@ def sections() -> list[tuple[str, list[tuple[str, str]]]]:
         ("Detail tree", TREE_KEYS),
         ("Sequence diagram", rows(SequenceScreen)),
         ("Filter line", [("Enter", "apply (an empty line clears the filter)")] + rows(FilterBar)),
+        ("Walkthrough (netinspect walkthrough NAME)", rows(WalkthroughScreen)
+         + [("Esc / q", "leave the walkthrough")]),
     ]
 
 
@@ -97,16 +139,24 @@ class HelpScreen(ModalScreen[None]):
     """
 
     def compose(self) -> ComposeResult:
-        lines: list[str] = ["[b]netinspect keys[/b]   (Esc, q or ? closes this help)", ""]
+        parts: list[object] = [Text.from_markup("[b]netinspect keys[/b]   (Esc, q or ? closes this help)\n")]
+        plain = ["netinspect keys"]
         for title, rows in sections():
-            lines.append(f"[b u]{escape(title)}[/b u]")
+            table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
+            table.add_column(width=20, style="bold", no_wrap=True)
+            table.add_column(ratio=1)
             for keys, text in rows:
-                lines.append(f"  [b]{escape(keys):<18}[/b] {escape(text)}")
-            lines.append("")
-        lines.append(FILTER_HELP)
+                table.add_row(keys, text)
+                plain.append(f"{keys}  {text}")
+            parts += [Text(title, style="bold underline"), table, Text("")]
+            plain.append(title)
+        parts.append(Text.from_markup(FILTER_HELP))
+        plain.append(Text.from_markup(FILTER_HELP).plain)
+        self._plain = "\n".join(plain)
         with VerticalScroll():
-            yield Static("\n".join(lines), id="help-text")
+            yield Static(Group(*parts), id="help-text")
 
     def text(self) -> str:
-        return str(self.query_one("#help-text", Static).render())
+        """The help as plain text (what the tests read)."""
+        return self._plain
 

@@ -43,6 +43,8 @@ class AnnotationList(VirtualList):
         items = [Annotation(sev, ts, text, None) for sev, ts, text in summary_notes(summary, analysed)]
         for index, e in events:
             items.append(Annotation(severity(e) or "note", e.ts, annotation_text(e), index))
+        # in time order; lines without a time (decryption, alerts) last
+        items.sort(key=lambda a: (a.ts is None, a.ts or 0.0))
         self.items = items
         self.set_count(len(items))
         self.refresh()

@@ -24,7 +24,7 @@ class EventList(VirtualList):
         Column("dir", "", 1, sortable=False),
         Column("layer", "layer", 5, sortable=False),
         Column("type", "type", 12, sortable=False),
-        Column("stream", "str", 3, "right", sortable=False),
+        Column("stream", "str", 5, "right", sortable=False),
         Column("info", "info", 20, flex=True, sortable=False),
     ]
 
@@ -33,6 +33,7 @@ class EventList(VirtualList):
         self.events: list[Event] = []
         self.view: list[int] | None = None  #: indices into ``events`` that pass the filter (None: all)
         self.origin: float | None = None
+        self.marked: set[int] = set()  #: event indices to highlight (a walkthrough step's events)
 
     def show(self, events: list[Event], origin: float | None, view: list[int] | None = None) -> None:
         same = events is self.events
@@ -69,6 +70,8 @@ class EventList(VirtualList):
         e = self.event_at(index)
         if e is None:
             return ""
+        if self.marked and self.event_index(index) in self.marked:
+            return "bold magenta"
         return SEVERITY_STYLE.get(severity(e), "")
 
     def cells(self, index: int) -> list[Cell]:
@@ -77,13 +80,22 @@ class EventList(VirtualList):
             return [""] * len(self.columns)
         d = getattr(e, "direction", None)
         stream = getattr(e, "stream", None)
+        frame = str(e.frame)
+        if self.marked and self.event_index(index) in self.marked:
+            frame = "▶" + frame
         layer_style = "dim" if e.layer == "tcp" else ""
+        text = info(e)
+        # the type and stream have their own columns
+        if text.startswith(e.type + " "):
+            text = text[len(e.type) + 1 :]
+            if stream is not None and text.startswith(f"s{stream} "):
+                text = text[len(str(stream)) + 2 :]
         return [
-            str(e.frame),
+            frame,
             f"{rel_ms(e.ts, self.origin):.3f}",
             "→" if d == "c2s" else "←" if d == "s2c" else "",
             [(LAYER_SHORT.get(e.layer, e.layer), layer_style)],
             e.type,
             "" if stream is None else str(stream),
-            info(e),
+            text,
         ]

@@ -112,11 +112,20 @@ class TimelineView(ScrollView, can_focus=True):
         self.fitted = False
         self.refresh()
 
-    def set_cursor(self, ts: float | None) -> None:
+    def set_cursor(self, ts: float | None, stream: int | None = None) -> None:
+        """Highlight time ``ts`` (panning to it if outside the window) and bring the lane of
+        ``stream`` into view when there are more lanes than rows."""
         self.cursor_ts = ts
         if ts is not None and not (self.t0 <= ts <= self.t0 + self.span):
             self.t0 = ts - self.span / 2  # follow the selection
             self.fitted = False
+        if stream is not None and self.model is not None:
+            index = self.model.position(("stream", stream))
+            if index is not None:
+                rows = self.scrollable_content_region.height - 1
+                top = int(self.scroll_y)
+                if not top <= index < top + rows:
+                    self.scroll_to(y=max(0, index - rows // 2), animate=False, immediate=True)
         self.refresh()
 
     # ------------------------------------------------------------------ drawing
