@@ -184,17 +184,22 @@ class TimelineModel:
             n = min(n, self.seen + limit)
         if n == self.seen:
             return False
+        t_min, t_max = self.t_min, self.t_max
+        if t_min is None:
+            t_min = t_max = events[self.seen].ts
+        add = self._add
         for i in range(self.seen, n):
             e = events[i]
             ts = e.ts
-            if self.t_min is None or ts < self.t_min:
-                self.t_min = ts
-            if self.t_max is None or ts > self.t_max:
-                self.t_max = ts
+            if ts < t_min:
+                t_min = ts
+            elif ts > t_max:
+                t_max = ts
             try:
-                self._add(e, i)
+                add(e, i)
             except (AttributeError, TypeError, KeyError):
                 continue  # an event shape we do not know: it stays in the list, off the timeline
+        self.t_min, self.t_max = t_min, t_max
         self.seen = n
         self.version += 1
         return True
@@ -204,10 +209,16 @@ class TimelineModel:
 
     def _add(self, e: Any, i: int) -> None:
         layer, t, ts = e.layer, e.type, e.ts
+        if layer == "tcp" and t == "segment":  # most events: straight there
+            self._tcp(e, i, "→" if e.direction == "c2s" else "←")
+            return
+        if layer == "http2" and t in _H2_CHARS:
+            self._frame(e, i, "h2", _H2_CHARS)
+            return
         d = getattr(e, "direction", None)
         arrow = "→" if d == "c2s" else "←"
-        if layer == "tcp" and t == "segment":
-            self._tcp(e, i, arrow)
+        if layer == "tcp":
+            pass
         elif layer == "tls":
             self._tls(e, i)
         elif layer == "quic":
@@ -262,7 +273,8 @@ class TimelineModel:
 
     def _tcp(self, e: Any, i: int, arrow: str) -> None:
         flags, analysis, ts = e.flags, e.analysis, e.ts
-        lane = self.lane(("tcp", e.direction), f"tcp {arrow}", (1, 0 if e.direction == "c2s" else 1))
+        lane = self.lanes.get(("tcp", e.direction)) or self.lane(("tcp", e.direction), f"tcp {arrow}",
+                                                                 (1, 0 if e.direction == "c2s" else 1))
         if analysis and ("lost_segment" in analysis):
             lane.add(ts, P_LOSS, "L", "bold red", i)
         elif analysis and any("retransmission" in a for a in analysis):
@@ -344,7 +356,9 @@ class TimelineModel:
 
     def _frame(self, e: Any, i: int, proto: str, chars: dict[str, tuple[str, str, int]]) -> None:
         stream, ts = e.stream, e.ts
-        lane = self._stream_lane(stream, proto)
+        lane = self.lanes.get(("stream", stream)) if stream else None
+        if lane is None:
+            lane = self._stream_lane(stream, proto)
         char, style, prio = chars.get(e.type, ("?", "dim", P_INFO))
         if "END_STREAM" in (getattr(e, "flag_names", None) or ()) and e.type == "DATA":
             char = "▌"

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 #: a filter over more events than this runs in a worker thread
 _SYNC_FILTER = 20000
 #: events the timeline takes per step (the rest follows on a timer, keeping keys answered)
-_TIMELINE_STEP = 30000
+_TIMELINE_STEP = 15000
 
 
 class ConnectionScreen(Screen[None]):
@@ -100,7 +100,7 @@ class ConnectionScreen(Screen[None]):
         origin = row.start if row is not None else model.first_ts
         self.origin = origin
         self.timeline_model = TimelineModel(row.summary if row else None)
-        self.timeline_model.update(model.events_of(cid), limit=_TIMELINE_STEP)
+        self.timeline_model.update(model.events_of(cid), limit=_TIMELINE_STEP // 3)
         self.timeline.show(self.timeline_model, origin or 0.0)
         self._catch_up()
         self._filtered_upto = 0
@@ -180,7 +180,7 @@ class ConnectionScreen(Screen[None]):
         events = self.ni.model.events_of(self.cid)
         if self.timeline_model.behind(events) and not self._stepping:
             self._stepping = True
-            self.set_timer(0.02, self._timeline_step)
+            self.set_timer(0.01, self._timeline_step)
 
     def _timeline_step(self) -> None:
         self._stepping = False

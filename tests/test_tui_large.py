@@ -1,0 +1,120 @@
+"""A capture too big to decode at once: rows stream in and the UI answers keys while it loads.
+
+h2load sends 20,000 requests to nginx over h2c on loopback, recorded by tcpdump
+(25,000 to 60,000 frames, as the segments happen to fall): decoding it with every event kept takes seconds, which is
+what the worker must hide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from inspector.capture.reader import CaptureReader
+from inspector.keylog import KeyLog
+from tests.support.capture import free_port, loopback_capture
+from tests.support.http_servers import start_nginx
+from tests.support.tui_app import async_test
+
+H2LOAD = shutil.which("h2load") or "h2load"
+REQUESTS = 20000
+
+
+@pytest.fixture(scope="module")
+def big_capture(tmp_path_factory) -> str:
+    work = tmp_path_factory.mktemp("large")
+    h1, h2c = free_port(), free_port()
+    nginx = start_nginx(str(work / "nginx"), h1, h2c, {"/s.txt": b"small\n"})
+    pcap = str(work / "h2load.pcap")
+    try:
+        with loopback_capture(pcap, f"tcp port {h2c}"):
+            out = subprocess.run([H2LOAD, "-n", str(REQUESTS), "-c", "1", "-m", "32", f"http://127.0.0.1:{h2c}/s.txt"],
+                                 capture_output=True, text=True, timeout=120)
+    finally:
+        nginx.stop()
+    assert f"{REQUESTS} succeeded" in out.stdout, out.stdout
+    return pcap
+
+
+class _Recorder:
+    """A host that notes when each progress report came."""
+
+    def __init__(self, source) -> None:
+        self.model = source.new_model()
+        self.reports: list[tuple[float, int, int, float | None, bool]] = []
+        self.t0 = time.monotonic()
+
+    def source_progress(self, text, fraction, done):
+        self.reports.append((time.monotonic() - self.t0, self.model.frames, len(self.model.rows), fraction, done))
+
+    def source_replaced(self, model):
+        raise AssertionError("a file is never re-decoded")
+
+    def source_failed(self, error):
+        raise AssertionError(error)
+
+
+def test_rows_arrive_long_before_the_capture_is_decoded(big_capture):
+    from tui.sources import FileSource
+
+    total = sum(1 for _ in CaptureReader(big_capture))
+    assert total > 10_000
+    source = FileSource(big_capture, KeyLog())
+    host = _Recorder(source)
+    source.run(host)
+    first = next(r for r in host.reports if r[2] > 0)
+    last = host.reports[-1]
+    assert last[4] and last[1] == total
+    # the first rows come after a fraction of the frames, well before the end, within a second
+    assert first[1] < total / 10 and first[0] < 1.0, (first, last)
+    assert first[0] < last[0] / 3
+    # the progress bar moves forward: fractions grow and end at 1
+    fractions = [r[3] for r in host.reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 3
+    # and the row ends up with every request h2load made
+    assert host.model.rows[0].requests == REQUESTS
+
+
+async def _until(predicate, timeout: float = 10.0) -> float:
+    """Seconds until ``predicate()`` holds, polling the event loop (not waiting for the app to idle:
+    a loading app is never idle, which is the point)."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+    return time.monotonic() - start
+
+
+@async_test
+async def test_keys_are_answered_while_loading(big_capture):
+    from textual import events
+
+    from tui.app import NetinspectApp
+    from tui.screens.connection import ConnectionScreen
+    from tui.screens.help import HelpScreen
+    from tui.sources import FileSource
+
+    app = NetinspectApp(FileSource(big_capture, KeyLog()))
+    async with app.run_test(size=(120, 36)):
+        await _until(lambda: app.model.rows)
+        assert not app.done
+        # keys as a terminal sends them, answered while the worker decodes
+        app.post_message(events.Key("question_mark", "?"))
+        help_after = await _until(lambda: isinstance(app.screen, HelpScreen))
+        app.post_message(events.Key("escape", None))
+        await _until(lambda: not isinstance(app.screen, HelpScreen))
+        app.post_message(events.Key("enter", "\r"))
+        open_after = await _until(lambda: isinstance(app.screen, ConnectionScreen))
+        assert not app.done, "the keys were only answered once loading ended"
+        assert help_after < 0.5 and open_after < 1.0, (help_after, open_after)
+        screen = app.screen
+        seen = len(screen.events.events)
+        await _until(lambda: app.done, timeout=120)
+        await asyncio.sleep(0.3)
+        # the open connection's event list kept growing underneath
+        assert screen.events.count > seen
