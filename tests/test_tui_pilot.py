@@ -399,3 +399,26 @@ async def test_walkthrough_pane_steps_select_and_highlight():
         assert screen.step is wt.steps[-2]
         await pilot.press("q")
     assert app.return_value == 0
+
+
+@async_test
+async def test_a_cut_capture_loads_what_is_there_and_says_so(tmp_path):
+    from inspector.keylog import KeyLog
+    from tui.app import NetinspectApp
+    from tui.sources import FileSource
+
+    pcap, keys = sample("http2-lossy")
+    data = open(pcap, "rb").read()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) // 2 + 7])  # ends inside a record
+    app = NetinspectApp(FileSource(str(cut), KeyLog.from_file(keys)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.pause(0.2)
+        assert app.error and "cut.pcap" in app.error
+        assert app.screen.list.count == 1
+        screen = await _open_connection(app, pilot, 0)
+        assert screen.events.count > 0
+        await pilot.press("G", "d")
+        await pilot.pause(0.2)
+        assert app.screen.diagram.count > 0

@@ -101,14 +101,14 @@ class NetinspectApp(App[int]):
             self.push_screen(WalkthroughScreen(self.walkthrough))
             return
         screen = self.screen
-        if hasattr(screen, "data_changed"):
+        if getattr(screen, "ready", False):  # not while a screen is still being composed
             screen.data_changed()
 
     @on(ModelReplaced)
     def _replaced(self, message: ModelReplaced) -> None:
         self.model = message.model
         for screen in self.screen_stack:
-            if hasattr(screen, "model_replaced"):
+            if getattr(screen, "ready", False):
                 screen.model_replaced()
         self.notify("new secrets: the capture was decoded again", timeout=3)
 
@@ -118,7 +118,7 @@ class NetinspectApp(App[int]):
         self.status_text = f"{self.source.label} · {message.error}"
         self.notify(message.error, severity="error", timeout=8)
         screen = self.screen
-        if hasattr(screen, "data_changed"):
+        if getattr(screen, "ready", False):
             screen.data_changed()
 
     # ------------------------------------------------------------------ navigation and commands
@@ -174,7 +174,7 @@ class NetinspectApp(App[int]):
         self.follow = not self.follow
         self.notify(f"auto-follow {'on' if self.follow else 'off'}", timeout=2)
         screen = self.screen
-        if self.follow and hasattr(screen, "data_changed"):
+        if self.follow and getattr(screen, "ready", False):
             screen.data_changed()
 
 

@@ -401,7 +401,8 @@ def summary_notes(s: dict[str, Any], analysed: bool = False) -> list[tuple[str, 
     rtt = _rtt_s(s)
 
     def in_rtt(seconds: float) -> str:
-        return f" ({seconds / rtt:.1f} RTT)" if rtt else ""
+        # on loopback the RTT is tens of microseconds: counting in it says nothing
+        return f" ({seconds / rtt:.1f} RTT)" if rtt and rtt >= 1e-4 else ""
 
     parts = []
     tcp = s.get("tcp") if isinstance(s.get("tcp"), dict) else None

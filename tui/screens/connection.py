@@ -91,6 +91,7 @@ class ConnectionScreen(Screen[None]):
         self.query_one("#hex").border_title = "Bytes"
         self.load(self.cid)
         self.events.focus()
+        self.ready = True  # from now on progress reports may redraw it
 
     def load(self, cid: int) -> None:
         """Show connection ``cid`` (also used by [ and ])."""

@@ -54,6 +54,7 @@ class ConnectionsScreen(Screen[None]):
         self.list.attach(self.ni.model)
         self.list.focus()
         self.data_changed()
+        self.ready = True  # from now on progress reports may redraw it
 
     @property
     def list(self) -> ConnectionList:

@@ -50,7 +50,8 @@ class SequenceScreen(Screen[None]):
         model = self.ni.model
         row = model.row(self.cid)
         origin = row.start if row else model.first_ts
-        rtt = row.rtt_ms / 1000 if row and row.rtt_ms else None
+        # no RTT gutter on loopback, where the RTT (tens of microseconds) is no unit of anything
+        rtt = row.rtt_ms / 1000 if row and row.rtt_ms and row.rtt_ms >= 0.1 else None
         self.origin = origin
         self.diagram.show(model.events_of(self.cid), origin, rtt, row.client if row else "?",
                           row.server if row else "?", self.view)
@@ -69,6 +70,7 @@ class SequenceScreen(Screen[None]):
         self._detail()
         self.diagram.focus()
         self.data_changed()
+        self.ready = True  # from now on progress reports may redraw it
 
     def data_changed(self) -> None:
         app = self.ni
