@@ -17,8 +17,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from inspector.capture.live import LiveCapture, PcapngWriter
 from inspector.capture.reader import SECRETS_TLS_KEYLOG, CaptureReader
 from inspector.keylog import KeyLog
@@ -199,3 +197,15 @@ def test_keylog_follower_takes_whole_lines_as_they_are_written(tmp_path):
     assert follower.poll() == 1 and len(keylog) == 1
     assert follower.secrets_text() == line
     assert keylog.get(bytes.fromhex("ab" * 32), "CLIENT_TRAFFIC_SECRET_0") == bytes.fromhex("cd" * 48)
+
+
+def test_filter_compiles_without_capture_rights_to_the_same_program():
+    """tcpdump cannot open the interface without CAP_NET_RAW: the filter is then compiled against an
+    empty capture of the same link type, and libpcap gives the same program."""
+    from inspector.capture.live import compile_bpf
+
+    code = "from inspector.capture.live import compile_bpf; print(compile_bpf('lo', 'tcp port 8443 or udp port 53'))"
+    proc = subprocess.run([shutil.which("setpriv"), "--bounding-set=-net_raw", "--inh-caps=-net_raw", "--",
+                           sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(compile_bpf("lo", "tcp port 8443 or udp port 53"))

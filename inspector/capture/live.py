@@ -25,6 +25,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -70,14 +71,26 @@ def interface_linktype(interface: str) -> int:
     return linktype
 
 
-def compile_bpf(interface: str, expression: str) -> list[tuple[int, int, int, int]]:
-    """Compile a tcpdump filter for ``interface`` with libpcap (through ``tcpdump -ddd``)."""
+def compile_bpf(interface: str, expression: str, linktype: int = 1) -> list[tuple[int, int, int, int]]:
+    """Compile a tcpdump filter for ``interface`` with libpcap (through ``tcpdump -ddd``).
+
+    tcpdump opens the interface to compile for it (exactly what libpcap would
+    attach there); when it may not (no capture rights of its own, e.g. when
+    only the Python binary has CAP_NET_RAW), the filter is compiled against
+    an empty capture file of the interface's link type instead.
+    """
     tcpdump = shutil.which("tcpdump") or next(
         (p for p in ("/usr/sbin/tcpdump", "/usr/bin/tcpdump", "/sbin/tcpdump") if os.path.exists(p)), None)
     if tcpdump is None:
         raise CaptureError("a capture filter needs tcpdump (its libpcap compiles the filter): install tcpdump")
     proc = subprocess.run([tcpdump, "-i", interface, "-ddd", "--", expression],
                           capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0 and "syntax error" not in proc.stderr and "parse filter" not in proc.stderr:
+        with tempfile.NamedTemporaryFile(suffix=".pcap") as empty:
+            empty.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, _MAX_FRAME, linktype))
+            empty.flush()
+            proc = subprocess.run([tcpdump, "-r", empty.name, "-ddd", "--", expression],
+                                  capture_output=True, text=True, timeout=30)
     if proc.returncode != 0:
         message = (proc.stderr.strip().splitlines() or ["tcpdump failed"])[-1]
         message = message.removeprefix("tcpdump: ")
@@ -133,7 +146,7 @@ class LiveCapture:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
             if self.bpf:
-                _attach_filter(sock, compile_bpf(interface, self.bpf))
+                _attach_filter(sock, compile_bpf(interface, self.bpf, self.linktype))
             sock.bind((interface, _ETH_P_ALL))
         except CaptureError:
             sock.close()
