@@ -95,6 +95,8 @@ MAX_HEADER_LIST = 256 * 1024
 RAW_KEEP = 64 * 1024
 #: While resynchronising after a gap, at most this much unparsed data is kept.
 _RESYNC_KEEP = 64 * 1024
+#: Consumed stream bytes are released from the index once this many have accumulated.
+RELEASE_STEP = 1 << 16
 _DEFAULT_WINDOW = 65535
 
 _flag_cache: dict[tuple[int, int], tuple[str, ...]] = {}
@@ -160,12 +162,17 @@ _TRANSITIONS: dict[tuple[str, str], str] = {
 }
 
 
+#: Transitions that leave the state unchanged (the hot paths skip the call for them).
+_TRANSITIONS_SAME = frozenset(k for k, v in _TRANSITIONS.items() if k[0] == v)
+
+
 class _Side:
     """What one endpoint sent: its byte buffer, header state, settings and send windows."""
 
     __slots__ = ("direction", "name", "buf", "pos", "base", "started", "need_preface", "hpack", "block",
                  "skip_to", "resync", "settings", "pending_settings", "conn_window", "stream_windows",
-                 "initial_window", "max_frame_size", "stalls", "reopened", "pings", "frames", "last")
+                 "initial_window", "max_frame_size", "stalls", "reopened", "pings", "frames", "last",
+                 "ready", "release_at")
 
     def __init__(self, direction: int) -> None:
         self.direction = direction
@@ -193,6 +200,9 @@ class _Side:
         self.pings: dict[bytes, float] = {}  # opaque data -> ts of a PING awaiting its ACK
         self.frames = 0
         self.last: Span | None = None  # the span of the last frame seen
+        # feed's hot path applies: started, preface seen, framing known, nothing to skip
+        self.ready = False
+        self.release_at = 0  # next stream offset at which to release the index
 
 
 class Http2Decoder:
@@ -218,8 +228,11 @@ class Http2Decoder:
         self.malformed = 0
         self.tunnels: dict[int, list[Any]] = {}  # stream -> [decoder, [StreamIndex x2], [offset x2], pending]
         self.grpc = False
+        # whether anyone reads per-frame events (the pipeline sets False for a summary)
+        self._events = ctx.facts.get("events", True)
+        # DATA and HEADERS are dispatched in _frames itself
         self._handlers = {
-            DATA: self._on_data, HEADERS: self._on_headers, PRIORITY: self._on_priority,
+            PRIORITY: self._on_priority,
             RST_STREAM: self._on_rst, SETTINGS: self._on_settings, PUSH_PROMISE: self._on_push_promise,
             PING: self._on_ping, GOAWAY: self._on_goaway, WINDOW_UPDATE: self._on_window_update,
             CONTINUATION: self._on_continuation, ALTSVC: self._on_altsvc, ORIGIN: self._on_origin,
@@ -239,8 +252,20 @@ class Http2Decoder:
 
     def feed(self, direction: int, data: bytes, offset: int, index: StreamIndex) -> list[Event]:
         side = self.sides[direction]
+        out: list[Event] = []
+        if side.ready and offset == side.base + side.pos and side.pos == len(side.buf) and data:
+            # hot path: everything before was consumed and these bytes follow on
+            side.buf = bytes(data)
+            side.base = offset
+            side.pos = 0
+            self._frames(side, index, out)
+            consumed = offset + side.pos
+            if consumed >= side.release_at:
+                index.release(consumed)
+                side.release_at = consumed + RELEASE_STEP
+            return out
         if not data:
-            return []
+            return out
         if not side.started:
             side.started = True
             side.base = offset
@@ -273,17 +298,18 @@ class Http2Decoder:
             side.base = offset
             side.buf = bytes(data)
         side.pos = 0
-        out: list[Event] = []
         if side.need_preface and not self._preface(side, index, out):
             return out
         if side.resync and not self._resync(side, out, index):
             return out
+        side.ready = True  # preface seen, framing known, any cut frame skipped
         self._frames(side, index, out)
         index.release(side.base + side.pos)
         return out
 
     def gap(self, direction: int, offset: int, length: int, index: StreamIndex) -> list[Event]:
         side = self.sides[direction]
+        side.ready = False
         out: list[Event] = []
         if not side.started:
             side.started = True
@@ -404,9 +430,10 @@ class Http2Decoder:
             return False
         side.need_preface = False
         span = index.locate(side.base + 23)
-        out.append(Http2Frame(frame=span.frame, ts=span.delivered, conn=self.conn, type="PREFACE",
-                              direction=side.name, stream=0, flags=0, length=24, arrival=span.arrival,
-                              raw=PREFACE))
+        if self._events:
+            out.append(Http2Frame(frame=span.frame, ts=span.delivered, conn=self.conn, type="PREFACE",
+                                  direction=side.name, stream=0, flags=0, length=24, arrival=span.arrival,
+                                  raw=PREFACE))
         side.pos = 24
         return True
 
@@ -448,53 +475,76 @@ class Http2Decoder:
         unpack = _HDR.unpack_from
         locate = index.locate
         handlers = self._handlers
-        conn = self.conn
-        dname = side.name
+        events = self._events
         span = None
+        start = end_off = 0  # the span's stream offsets (frames of one TLS record share it)
         while n - pos >= 9:
             hi, lo, ftype, flags, sid = unpack(buf, pos)
             length = (hi << 8) | lo
             end = pos + 9 + length
             if end > n:
                 break
-            span = locate(base + end - 1)
+            last = base + end - 1
+            if not start <= last < end_off:
+                span = locate(last)
+                start, end_off = span.start, span.end
             sid &= 0x7FFFFFFF
-            name = FRAME_NAMES.get(ftype) or f"UNKNOWN_0x{ftype:02x}"
-            ev = Http2Frame(frame=span.frame, ts=span.delivered, conn=conn, type=name, direction=dname,
-                            stream=sid, flags=flags, flag_names=flag_names(ftype, flags) if flags else (),
-                            length=length, arrival=span.arrival,
-                            raw=buf[pos:end] if length <= RAW_KEEP else buf[pos:pos + 9 + RAW_KEEP])
-            out.append(ev)
+            if events:
+                ev = self._frame_event(side, span, ftype, flags, sid, length, buf, pos, end)
+                out.append(ev)
+            else:
+                ev = None
             side.frames += 1
+            payload = buf[end - length:end]
             pos = end
             try:
                 if side.block is not None and ftype != CONTINUATION:
                     blk = side.block
                     side.block = None
                     side.hpack.lose_sync()
-                    raise DecodeError(f"{name} on stream {sid} while the header block of stream {blk[0]} "
-                                      "awaited CONTINUATION")
+                    raise DecodeError(f"{frame_type_name(ftype)} on stream {sid} while the header block of "
+                                      f"stream {blk[0]} awaited CONTINUATION")
                 if length > side.max_frame_size:
                     out.append(self._malformed(side, span.frame, span,
-                                               f"{name} frame of {length} bytes exceeds the peer's "
-                                               f"SETTINGS_MAX_FRAME_SIZE {side.max_frame_size}"))
-                handler = handlers.get(ftype)
-                if handler is not None:
-                    handler(side, ev, buf[end - length:end], span, out)
+                                               f"{frame_type_name(ftype)} frame of {length} bytes exceeds the "
+                                               f"peer's SETTINGS_MAX_FRAME_SIZE {side.max_frame_size}"))
+                # DATA and HEADERS (nearly every frame) take the header fields and need no event
+                if ftype == HEADERS:
+                    if flags & 0x2C == 0x4 and sid:  # END_HEADERS, no padding or priority: the payload is the block
+                        self._block_done(side, ev, sid, HEADERS, flags, payload, span, out, None)
+                    else:
+                        self._on_headers(side, ev, sid, flags, length, payload, span, out)
+                elif ftype == DATA:
+                    self._on_data(side, ev, sid, flags, length, payload, span, out)
+                else:
+                    handler = handlers.get(ftype)
+                    if handler is not None:
+                        if ev is None:  # the other handlers read and fill an event; it is not emitted
+                            ev = self._frame_event(side, span, ftype, flags, sid, length, buf, end - length - 9, end)
+                        handler(side, ev, payload, span, out)
             except DecodeError as exc:
-                out.append(self._malformed(side, span.frame, span, f"{name} frame: {exc.reason}"))
+                out.append(self._malformed(side, span.frame, span, f"{frame_type_name(ftype)} frame: {exc.reason}"))
         side.pos = pos
         if span is not None:
             side.last = span
+
+    def _frame_event(self, side: _Side, span: Span, ftype: int, flags: int, sid: int, length: int, buf: bytes,
+                     pos: int, end: int) -> Http2Frame:
+        """The event of the frame at ``buf[pos:end]``."""
+        return Http2Frame(frame=span.frame, ts=span.delivered, conn=self.conn, type=frame_type_name(ftype),
+                          direction=side.name, stream=sid, flags=flags,
+                          flag_names=flag_names(ftype, flags) if flags else (), length=length, arrival=span.arrival,
+                          raw=buf[pos:end] if length <= RAW_KEEP else buf[pos:pos + 9 + RAW_KEEP])
 
     def _cut_frame(self, side: _Side, ftype: int, flags: int, sid: int, length: int, offset: int, missing: int,
                    index: StreamIndex, out: list[Event]) -> None:
         """A frame some of whose bytes are missing: account what its header tells."""
         last = min(offset, side.base + len(side.buf)) - 1
         span = index.locate(max(last, side.base))
-        out.append(Http2Frame(frame=span.frame, ts=span.delivered, conn=self.conn, type=frame_type_name(ftype),
-                              direction=side.name, stream=sid, flags=flags, flag_names=flag_names(ftype, flags),
-                              length=length, arrival=span.arrival, detail={"missing_bytes": missing}))
+        if self._events:
+            out.append(Http2Frame(frame=span.frame, ts=span.delivered, conn=self.conn, type=frame_type_name(ftype),
+                                  direction=side.name, stream=sid, flags=flags, flag_names=flag_names(ftype, flags),
+                                  length=length, arrival=span.arrival, detail={"missing_bytes": missing}))
         side.frames += 1
         if ftype == DATA and sid:
             self._consume_window(side, sid, length, bool(flags & 1), span, out)
@@ -517,12 +567,10 @@ class Http2Decoder:
 
     # ------------------------------------------------------------------ frame handlers
 
-    def _on_data(self, side: _Side, ev: Http2Frame, payload: bytes, span: Span, out: list[Event]) -> None:
-        sid = ev.stream
+    def _on_data(self, side: _Side, ev: Http2Frame | None, sid: int, flags: int, length: int, payload: bytes,
+                 span: Span, out: list[Event]) -> None:
         if sid == 0:
             raise DecodeError("DATA on stream 0")
-        length = ev.length
-        flags = ev.flags
         end_stream = bool(flags & 1)
         self._consume_window(side, sid, length, end_stream, span, out)
         if flags & 0x8:
@@ -531,12 +579,15 @@ class Http2Decoder:
             pad = payload[0]
             if pad >= length:
                 raise DecodeError(f"padding {pad} not smaller than the payload {length}")
-            ev.detail = {"pad_length": pad}
+            if ev is not None:
+                ev.detail = {"pad_length": pad}
             data = payload[1:length - pad]
         else:
             data = payload
         direction = side.direction
-        self._transition(side, sid, "cD" if direction == C2S else "sD", span, out)
+        inp = "cD" if direction == C2S else "sD"
+        if (self.states.get(sid), inp) not in _TRANSITIONS:  # DATA never changes an allowed state
+            self._transition(side, sid, inp, span, out)
         ex = self.streams.get(sid)
         if ex is not None:
             if direction == C2S:
@@ -557,12 +608,13 @@ class Http2Decoder:
         if end_stream:
             self._end_stream(side, sid, span, out)
 
-    def _on_headers(self, side: _Side, ev: Http2Frame, payload: bytes, span: Span, out: list[Event]) -> None:
-        sid = ev.stream
+    def _on_headers(self, side: _Side, ev: Http2Frame | None, sid: int, flags: int, length: int, payload: bytes,
+                    span: Span, out: list[Event]) -> None:
         if sid == 0:
             raise DecodeError("HEADERS on stream 0")
-        flags = ev.flags
-        length = ev.length
+        if not flags & 0x28:  # neither PADDED nor PRIORITY: the payload is the block fragment
+            self._block_start(side, ev, sid, HEADERS, flags, payload, span, out, None)
+            return
         start = 0
         pad = 0
         detail: dict[str, Any] = {}
@@ -582,7 +634,7 @@ class Http2Decoder:
             start += 5
         if pad and start + pad > length:
             raise DecodeError(f"padding {pad} exceeds the payload {length}")
-        if detail:
+        if detail and ev is not None:
             ev.detail = detail
         fragment = payload[start:length - pad]
         self._block_start(side, ev, sid, HEADERS, flags, fragment, span, out, None)
@@ -632,34 +684,35 @@ class Http2Decoder:
             side.block = None
             self._block_done(side, ev, blk[0], blk[1], blk[2], b"".join(blk[3]), span, out, blk[6])
 
-    def _block_start(self, side: _Side, ev: Http2Frame, sid: int, ftype: int, flags: int, fragment: bytes,
+    def _block_start(self, side: _Side, ev: Http2Frame | None, sid: int, ftype: int, flags: int, fragment: bytes,
                      span: Span, out: list[Event], promised: int | None) -> None:
         if flags & 0x4:
             self._block_done(side, ev, sid, ftype, flags, fragment, span, out, promised)
         else:
             side.block = [sid, ftype, flags, [fragment], len(fragment), span.frame, promised]
 
-    def _block_done(self, side: _Side, ev: Http2Frame, sid: int, ftype: int, flags: int, block: bytes,
+    def _block_done(self, side: _Side, ev: Http2Frame | None, sid: int, ftype: int, flags: int, block: bytes,
                     span: Span, out: list[Event], promised: int | None) -> None:
         try:
-            res = side.hpack.decode(block)
+            headers, reliable, oversized, list_size, _ = side.hpack.decode_fields(block)
         except DecodeError:
             side.hpack.lose_sync()
-            ev.headers_reliable = False
+            if ev is not None:
+                ev.headers_reliable = False
             raise
-        headers = res.headers
-        ev.headers = headers
-        ev.headers_reliable = res.reliable
-        if res.oversized:
+        if ev is not None:
+            ev.headers = headers
+            ev.headers_reliable = reliable
+        if oversized:
             out.append(self._malformed(side, span.frame, span,
-                                       f"header list of {res.list_size} bytes exceeds {MAX_HEADER_LIST}; "
+                                       f"header list of {list_size} bytes exceeds {MAX_HEADER_LIST}; "
                                        f"{len(headers)} fields kept"))
         if ftype == PUSH_PROMISE:
-            self._promise(side, sid, promised or 0, headers, res.reliable, span, out)
+            self._promise(side, sid, promised or 0, headers, reliable, span, out)
         elif side.direction == C2S:
-            self._client_headers(side, sid, headers, res.reliable, flags, span, out)
+            self._client_headers(side, sid, headers, reliable, flags, span, out)
         else:
-            self._server_headers(side, sid, headers, res.reliable, flags, span, out)
+            self._server_headers(side, sid, headers, reliable, flags, span, out)
 
     def _client_headers(self, side: _Side, sid: int, headers: list[list[str | None]], reliable: bool, flags: int,
                         span: Span, out: list[Event]) -> None:
@@ -675,7 +728,7 @@ class Http2Decoder:
                               request_frame=span.frame, headers_reliable=reliable)
             _fill_request(ex, headers)
             self.streams[sid] = ex
-            self.states[sid] = "idle"
+            self.states[sid] = "open"  # idle --cH--> open (_TRANSITIONS' first step, without the lookup)
             self.exchanges.append(ex)
             if sid & 1 and sid > self.max_stream[0]:
                 self.max_stream[0] = sid
@@ -687,7 +740,7 @@ class Http2Decoder:
             if not reliable:
                 ex.headers_reliable = False
             ex.trailers = headers  # request trailers
-        self._transition(side, sid, "cH", span, out)
+            self._transition(side, sid, "cH", span, out)
         if flags & 0x1:
             self._end_stream(side, sid, span, out)
 
@@ -701,7 +754,8 @@ class Http2Decoder:
             self.states.setdefault(sid, "half_closed_client")
         if not reliable:
             ex.headers_reliable = False
-        status_text = _get(headers, ":status")
+        # :status comes first (RFC 9113 §8.3); _get finds it anywhere
+        status_text = headers[0][1] if headers and headers[0][0] == ":status" else _get(headers, ":status")
         status = None
         if status_text is not None:
             try:
@@ -731,7 +785,8 @@ class Http2Decoder:
             ex.trailers = headers
             if ex.grpc is not None:
                 ex.grpc.trailers(headers)
-        self._transition(side, sid, "sH", span, out)
+        if (self.states.get(sid), "sH") not in _TRANSITIONS_SAME:  # else the state stays as it is
+            self._transition(side, sid, "sH", span, out)
         if flags & 0x1:
             self._end_stream(side, sid, span, out)
 
@@ -753,11 +808,21 @@ class Http2Decoder:
         self._transition(side, promised, "PP", span, out)
 
     def _end_stream(self, side: _Side, sid: int, span: Span, out: list[Event]) -> None:
-        side.stalls.pop(sid, None)
-        side.reopened.pop(sid, None)
+        if side.stalls:
+            side.stalls.pop(sid, None)
+        if side.reopened:
+            side.reopened.pop(sid, None)
         side.stream_windows.pop(sid, None)
         ex = self.streams.get(sid)
-        self._transition(side, sid, "cE" if side.direction == C2S else "sE", span, out)
+        states = self.states
+        inp = "cE" if side.direction == C2S else "sE"
+        nxt = _TRANSITIONS.get((states.get(sid), inp))
+        if nxt is None:
+            self._transition(side, sid, inp, span, out)  # unknown state or not allowed: the general path
+        elif nxt == "closed":
+            del states[sid]
+        else:
+            states[sid] = nxt
         if ex is None:
             return
         if side.direction == C2S:
