@@ -281,6 +281,8 @@ class Pipeline:
             client=(format_addr(conn.addrs[0]), conn.ports[0]),
             server=(format_addr(conn.addrs[1]), conn.ports[1]),
             keylog=self.keylog,
+            # summary mode: decoders may skip building events nobody will read
+            facts={"events": self.detail},
         )
 
     def _deliver(self, conn: Connection, d: int, data: bytes, off: int, span: Span) -> None:
