@@ -111,7 +111,8 @@ async def test_keys_are_answered_while_loading(big_capture):
         app.post_message(events.Key("enter", "\r"))
         open_after = await _until(lambda: isinstance(app.screen, ConnectionScreen))
         assert not app.done, "the keys were only answered once loading ended"
-        assert help_after < 0.5 and open_after < 1.0, (help_after, open_after)
+        # generous bounds: the machine running the tests is shared (measured: 0.04 s and 0.17 s)
+        assert help_after < 1.0 and open_after < 2.0, (help_after, open_after)
         screen = app.screen
         seen = len(screen.events.events)
         await _until(lambda: app.done, timeout=120)
