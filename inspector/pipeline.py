@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 from functools import partial
+from itertools import chain
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -103,6 +104,12 @@ class Pipeline:
         segments = self.segments
         frame = self.frame
         ts = None
+        if self.first_ts is None:
+            packets = iter(packets)
+            for first in packets:  # peek at the first packet for the capture's start time
+                self.first_ts = first[0]
+                packets = chain((first,), packets)
+                break
         for ts, linktype, data, wire in packets:
             frame += 1
             if linktype == 1 and len(data) >= 54 and data[12] == 8 and data[13] == 0:
@@ -142,8 +149,6 @@ class Pipeline:
                 self._stream(conn, tcp, d, frame, ts, seq, ack, flags, seglen, data, t + thl)
         self.frame = frame
         if ts is not None:
-            if self.first_ts is None:
-                self.first_ts = ts
             self.last_ts = ts
 
     def _slow(self, frame: int, ts: float, linktype: int, data: bytes, wire: int) -> None:

@@ -138,3 +138,15 @@ def test_half_close_is_reported(lossy_pcap: str) -> None:
     """In the bulk exchange the server shuts down its side first while the client is done."""
     (conn,) = summary(lossy_pcap)
     assert conn["tcp"]["closed_by"] == "server"
+
+
+def test_start_and_end_times_survive_batches(http_pcap: str) -> None:
+    """run() may be fed in batches (live capture): the first packet's time stays the start."""
+    from inspector.capture.reader import CaptureReader
+    from inspector.pipeline import Pipeline
+
+    packets = list(CaptureReader(http_pcap))
+    pipe = Pipeline()
+    pipe.run(packets[:5])
+    pipe.run(packets[5:])
+    assert (pipe.first_ts, pipe.last_ts, pipe.frame) == (packets[0][0], packets[-1][0], len(packets))

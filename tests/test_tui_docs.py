@@ -1,4 +1,4 @@
-"""The README section documents every key the UI binds, and its filter examples parse."""
+"""The README documents every key the UI binds, and its filter examples parse."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from inspector.filter import Filter
 
-README = Path(__file__).resolve().parent.parent / "tui" / "README-section.md"
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_every_binding_is_in_the_readme():
