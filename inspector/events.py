@@ -285,6 +285,8 @@ class Http2Frame(Event):
     frame that ended the block, with CONTINUATION frames folded in); a ``None``
     name or value is a dynamic-table entry the capture never showed, and
     ``headers_reliable`` is False whenever the HPACK state was out of sync.
+    Header lists and their ``[name, value]`` pairs are shared with the
+    stream's exchange and with repeated blocks: read them, never mutate them.
     ``detail`` carries the type-specific fields (padding, priority, error
     code, settings, increments, ...).
     """

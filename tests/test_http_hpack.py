@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hpack
 import pytest
+from hpack.exceptions import HPACKDecodingError
+from hpack.huffman import HuffmanEncoder
+from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
+from hpack.huffman_table import decode_huffman
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspector.decoders.hpack_observer import HpackObserver
+from inspector.decoders.hpack_observer import HpackObserver, huffman
 from inspector.errors import DecodeError
 
 # --------------------------------------------------------------------------- RFC 7541 Appendix C.2
@@ -214,3 +218,58 @@ def test_agrees_with_hpack_decoder(blocks, table_size, huffman):
         data = enc.encode(headers, huffman=huffman)
         assert ours.decode(data).headers == [list(h) for h in ref.decode(data)]
         assert ours.table_size == ref.header_table._current_size
+
+
+# --------------------------------------------------------------------------- Huffman strings (ls-qpack) against hpack's decoder
+
+
+def _literal(raw: bytes) -> bytes:
+    """``raw`` as a Huffman-flagged HPACK string literal (RFC 7541 §5.2): H bit, 7-bit prefix length."""
+    n = len(raw)
+    if n < 0x7F:
+        return bytes([0x80 | n]) + raw
+    out = [0xFF]
+    n -= 0x7F
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    return bytes(out + [n]) + raw
+
+
+def _reference(raw: bytes) -> bytes | None:
+    try:
+        return decode_huffman(raw)
+    except HPACKDecodingError:
+        return None
+
+
+def _ours(raw: bytes) -> bytes | None:
+    try:
+        return huffman(_literal(raw))
+    except DecodeError:
+        return None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.binary(min_size=1, max_size=12))
+def test_huffman_matches_hpack_on_any_octets(raw):
+    """Random octets are mostly invalid codes (EOS, long or non-1 padding): both decoders must
+    accept and reject the same strings, and agree on what valid ones decode to."""
+    assert _ours(raw) == _reference(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000))
+def test_huffman_round_trip_from_hpack_encoder(plain):
+    encoded = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH).encode(plain)
+    assert huffman(_literal(encoded)) == plain
+
+
+@pytest.mark.parametrize("count", [26000, 27000, 100000])
+def test_huffman_on_both_sides_of_the_ls_qpack_limit(count):
+    """ls-qpack takes literals up to 16 KiB (it refuses fields over 64 KiB); longer ones go to hpack's
+    decoder.  'a' is a 5-bit code, so 26000 of them encode to just under the limit, 27000 just over."""
+    encoded = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH).encode(b"a" * count)
+    assert huffman(_literal(encoded)) == b"a" * count
+    with pytest.raises(DecodeError):  # all ones: the EOS symbol (RFC 7541 §5.2) is invalid in either decoder
+        huffman(_literal(b"\xff" * len(encoded)))

@@ -51,6 +51,9 @@ _STATIC: tuple[tuple[str, str, int, list[str]], ...] = ((("", "", 0, ["", ""]),)
     for n, v in HeaderTable.STATIC_TABLE
 ))
 _STATIC_LEN = len(_STATIC) - 1  # 61
+#: Indexed field octets 0x81-0xBD (static indices 1-61) -> (entry size, [name, value]); list-indexed by octet.
+_INDEXED_STATIC: list[tuple[int, list[str]] | None] = [None] * 0x81 + [(e[2], e[3]) for e in _STATIC[1:]]
+assert len(_INDEXED_STATIC) == 0xBE
 #: Distinct literal fields whose ``[name, value]`` list is shared, per direction (then started afresh).
 _PAIRS_LIMIT = 4096
 
@@ -309,37 +312,41 @@ class HpackObserver:
         pos = 0
         headers: list[list[str | None]] = []
         reliable = self.synced
-        list_size = 0
-        plain = 0
+        list_size = 0  # every field's name + value + 32; the plain size is 28 less per field
+        fields = 0
         limit = self.max_header_list_size
         oversized = False
-        seen_field = False
-        STATIC = _STATIC
+        INDEXED = _INDEXED_STATIC
         dyn = self._dyn
         pairs = self._pairs
         string = self._string
         while pos < end:
             b = data[pos]
             if b & 0x80:  # §6.1 indexed header field
-                index = b & 0x7F
                 pos += 1
-                if index == 0x7F:
-                    index, pos = _integer_tail(data, pos, end, 0x7F)
-                if 0 < index <= 61:
-                    name, value, size, pair = STATIC[index]
-                elif index > 61 and index - 62 < len(dyn):
-                    name, value, size, pair = dyn[index - 62]
+                if 0x80 < b < 0xBE:  # static index 1..61 in the prefix
+                    size, pair = INDEXED[b]
+                elif 0xBE <= b < 0xFF and b - 0xBE < len(dyn):  # dynamic index 62..126 in the prefix
+                    name, _, size, pair = dyn[b - 0xBE]
                     refs_dynamic = True
+                    if name is None:
+                        reliable = False
                 else:
-                    name, value, size, pair = self._entry(index, pos)
-                    refs_dynamic = True
-                if name is None:
-                    reliable = False
-                    plain += 4
-                else:
-                    plain += size - 28  # name + value + ": " + CRLF
+                    index = b & 0x7F
+                    if index == 0x7F:
+                        index, pos = _integer_tail(data, pos, end, 0x7F)
+                    if 0 < index <= 61:
+                        _, _, size, pair = _STATIC[index]
+                    else:
+                        if index > 61 and index - 62 < len(dyn):
+                            name, _, size, pair = dyn[index - 62]
+                        else:
+                            name, _, size, pair = self._entry(index, pos)
+                        refs_dynamic = True
+                        if name is None:
+                            reliable = False
                 list_size += size
-                seen_field = True
+                fields += 1
                 if list_size > limit:
                     oversized = True
                 else:
@@ -352,7 +359,7 @@ class HpackObserver:
                     index, pos = _integer_tail(data, pos, end, 0x3F)
                 indexing = True
             elif b & 0x20:  # §6.3 dynamic table size update
-                if seen_field:
+                if fields:
                     raise DecodeError("HPACK: table size update after a header field", pos)
                 size = b & 0x1F
                 pos += 1
@@ -371,7 +378,7 @@ class HpackObserver:
                 indexing = False
             if index:
                 if index <= 61:
-                    name = STATIC[index][0]
+                    name = _STATIC[index][0]
                     nlen = len(name)  # static names are ASCII
                 else:
                     name = self._entry(index, pos)[0]
@@ -402,13 +409,14 @@ class HpackObserver:
                         inserts = [(name, value, size, pair)]
                     else:
                         inserts.append((name, value, size, pair))
-            plain += nlen + vlen + 4
             list_size += size
-            seen_field = True
+            fields += 1
             if list_size > limit:
                 oversized = True
             else:
                 headers.append(pair)
+        # name + value + ": " + CRLF per field (an unseen entry counts as 32 octets, so 4)
+        plain = list_size - 28 * fields
         self.blocks += 1
         self.encoded_bytes += end
         self.plain_bytes += plain
