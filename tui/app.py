@@ -1,6 +1,6 @@
 """The netinspect terminal UI: the App, its loading worker and the screens it moves between.
 
-The app owns one :class:`~tui.model.CaptureModel` and one source (file, live
+The app owns one :class:`~inspector.timeline.CaptureModel` and one source (file, live
 capture, or packets in memory).  The source runs in a ``@work(thread=True)``
 worker and posts :mod:`tui.messages` about ten times a second; the screens
 then redraw from the model (only the rows in view).  Screens:
@@ -21,7 +21,7 @@ from inspector.filter import Filter
 
 from .commands import NetinspectCommands
 from .messages import ModelReplaced, Progress, SourceFailed
-from .model import CaptureModel
+from inspector.timeline import CaptureModel
 from .screens.connection import ConnectionScreen
 from .screens.connections import ConnectionsScreen
 from .screens.help import HelpScreen

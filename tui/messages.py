@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from .model import CaptureModel
+from inspector.timeline import CaptureModel
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Where frames come from: a capture file, a live interface, or packets in memory.
 
-A source runs in a worker thread, feeds the :class:`~tui.model.CaptureModel`
+A source runs in a worker thread, feeds the :class:`~inspector.timeline.CaptureModel`
 in batches and reports through a host (the app, or a plain printer for
 ``live --no-ui``): ``source_progress()`` about ten times a second,
 ``source_replaced()`` when a live capture was re-decoded with new secrets,
@@ -23,7 +23,7 @@ from inspector.capture.reader import CaptureReader
 from inspector.errors import CaptureError
 from inspector.keylog import KeyLog
 
-from .model import CaptureModel, Packet
+from inspector.timeline import CaptureModel, Packet
 
 #: frames decoded between two looks at the clock
 BATCH = 2048

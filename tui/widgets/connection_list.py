@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from ..model import CaptureModel, ConnRow
+from inspector.timeline import CaptureModel, ConnRow
 from .virtual_list import Cell, Column, VirtualList
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan", "good": "green"}

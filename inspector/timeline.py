@@ -6,7 +6,7 @@ files every event under its connection and turns each connection's
 ``summary --json`` record into a :class:`ConnRow` (stack, names, setup cost,
 badges).  The UI thread only reads: lists are append-only and rows are
 replaced whole, so reads need no lock under the GIL.  Everything here can be
-printed without a terminal (see ``tests/test_tui_model.py``).
+printed without a terminal (see the UI tests).
 """
 
 from __future__ import annotations
