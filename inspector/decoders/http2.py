@@ -476,15 +476,19 @@ class Http2Decoder:
         locate = index.locate
         handlers = self._handlers
         events = self._events
+        max_frame = side.max_frame_size  # set by the peer's SETTINGS, which are not in this loop
+        client = side.direction == C2S
+        frames = 0
         span = None
         start = end_off = 0  # the span's stream offsets (frames of one TLS record share it)
         while n - pos >= 9:
             hi, lo, ftype, flags, sid = unpack(buf, pos)
+            body = pos + 9
             length = (hi << 8) | lo
-            end = pos + 9 + length
+            end = body + length
             if end > n:
                 break
-            last = base + end - 1
+            last = end - 1 + base
             if not start <= last < end_off:
                 span = locate(last)
                 start, end_off = span.start, span.end
@@ -494,8 +498,8 @@ class Http2Decoder:
                 out.append(ev)
             else:
                 ev = None
-            side.frames += 1
-            payload = buf[end - length:end]
+            frames += 1
+            payload = buf[body:end]
             pos = end
             try:
                 if side.block is not None and ftype != CONTINUATION:
@@ -504,13 +508,28 @@ class Http2Decoder:
                     side.hpack.lose_sync()
                     raise DecodeError(f"{frame_type_name(ftype)} on stream {sid} while the header block of "
                                       f"stream {blk[0]} awaited CONTINUATION")
-                if length > side.max_frame_size:
+                if length > max_frame:
                     out.append(self._malformed(side, span.frame, span,
                                                f"{frame_type_name(ftype)} frame of {length} bytes exceeds the "
-                                               f"peer's SETTINGS_MAX_FRAME_SIZE {side.max_frame_size}"))
+                                               f"peer's SETTINGS_MAX_FRAME_SIZE {max_frame}"))
                 # DATA and HEADERS (nearly every frame) take the header fields and need no event
                 if ftype == HEADERS:
-                    if flags & 0x2C == 0x4 and sid:  # END_HEADERS, no padding or priority: the payload is the block
+                    if ev is None and flags & 0x2C == 0x4 and sid:
+                        # a whole block, no padding or priority, no event: _block_done inlined
+                        try:
+                            headers, reliable, oversized, list_size, _ = side.hpack.decode_fields(payload)
+                        except DecodeError:
+                            side.hpack.lose_sync()
+                            raise
+                        if oversized:
+                            out.append(self._malformed(side, span.frame, span,
+                                                       f"header list of {list_size} bytes exceeds {MAX_HEADER_LIST}; "
+                                                       f"{len(headers)} fields kept"))
+                        if client:
+                            self._client_headers(side, sid, headers, reliable, flags, span, out)
+                        else:
+                            self._server_headers(side, sid, headers, reliable, flags, span, out)
+                    elif flags & 0x2C == 0x4 and sid:  # END_HEADERS, no padding or priority: the payload is the block
                         self._block_done(side, ev, sid, HEADERS, flags, payload, span, out, None)
                     else:
                         self._on_headers(side, ev, sid, flags, length, payload, span, out)
@@ -520,11 +539,12 @@ class Http2Decoder:
                     handler = handlers.get(ftype)
                     if handler is not None:
                         if ev is None:  # the other handlers read and fill an event; it is not emitted
-                            ev = self._frame_event(side, span, ftype, flags, sid, length, buf, end - length - 9, end)
+                            ev = self._frame_event(side, span, ftype, flags, sid, length, buf, body - 9, end)
                         handler(side, ev, payload, span, out)
             except DecodeError as exc:
                 out.append(self._malformed(side, span.frame, span, f"{frame_type_name(ftype)} frame: {exc.reason}"))
         side.pos = pos
+        side.frames += frames
         if span is not None:
             side.last = span
 
@@ -736,6 +756,17 @@ class Http2Decoder:
                 self.grpc = True
                 ex.grpc = GrpcCallState(self.conn, sid, ex.path or "", span.delivered)
                 ex.grpc.encodings[C2S] = _get(headers, "grpc-encoding")
+            elif flags & 0x1:
+                # _end_stream for the stream just opened: open --cE--> half_closed_client
+                if side.stalls:
+                    side.stalls.pop(sid, None)
+                if side.reopened:
+                    side.reopened.pop(sid, None)
+                if side.stream_windows:
+                    side.stream_windows.pop(sid, None)
+                self.states[sid] = "half_closed_client"
+                ex.request_end_ts = span.delivered
+                return
         else:
             if not reliable:
                 ex.headers_reliable = False
