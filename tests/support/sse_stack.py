@@ -16,10 +16,9 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
-from .capture import free_port, loopback_capture
+from .capture import loopback_capture
+from .hypercorn_server import hypercorn_server
 from .ws_follow import TCPDUMP_BIG_RING
 
 #: the stream: (id, event, data lines, line end); ids are 1..N
@@ -86,36 +85,8 @@ def _last_id(body: str) -> str | None:
 
 
 def record_sse_capture(path: str) -> SseCapture:
-    port = free_port()
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    config.errorlog = None
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def main() -> None:
-            task = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))
-            for _ in range(200):
-                try:
-                    _, w = await asyncio.open_connection("127.0.0.1", port)
-                    w.close()
-                    break
-                except OSError:
-                    await asyncio.sleep(0.02)
-            ready.set()
-            await task
-        loop.run_until_complete(main())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
     runs = []
-    try:
+    with hypercorn_server(app) as port:
         with loopback_capture(path, f"tcp port {port}", tcpdump=TCPDUMP_BIG_RING):
             for version in ("1.1", "2"):
                 run_ = SseRun(version)
@@ -126,7 +97,4 @@ def record_sse_capture(path: str) -> SseCapture:
                     run_.outputs.append(body)
                     last = _last_id(body)
                 runs.append(run_)
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
     return SseCapture(path, port, runs)

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 import h2.config
 import h2.connection
 import h2.events
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from .capture import free_port, loopback_capture
+from .capture import loopback_capture
+from .hypercorn_server import hypercorn_server
 from .ws_follow import TCPDUMP_BIG_RING
 
 CLOSE_CODE = 4001
@@ -100,39 +99,8 @@ def _client(port: int, cap: H2WsCapture) -> None:
 
 
 def record_h2_ws_capture(path: str) -> H2WsCapture:
-    port = free_port()
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    config.errorlog = None
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def main() -> None:
-            task = asyncio.ensure_future(serve(ws_app, config, shutdown_trigger=stop.wait))
-            for _ in range(200):
-                try:
-                    _, w = await asyncio.open_connection("127.0.0.1", port)
-                    w.close()
-                    break
-                except OSError:
-                    await asyncio.sleep(0.02)
-            ready.set()
-            await task
-        loop.run_until_complete(main())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    cap = H2WsCapture(path, port)
-    try:
+    with hypercorn_server(ws_app) as port:
+        cap = H2WsCapture(path, port)
         with loopback_capture(path, f"tcp port {port}", tcpdump=TCPDUMP_BIG_RING):
             _client(port, cap)
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
     return cap
