@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import threading
 from dataclasses import dataclass, field
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from dataclasses import dataclass, field
 
 import h2.config
