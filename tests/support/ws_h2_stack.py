@@ -9,7 +9,6 @@ keeps them), so every byte on the wire is written by a real library.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from dataclasses import dataclass, field
 
