@@ -63,7 +63,6 @@ class Connection:
         "decoder_state",
         "ctx",
         "malformed",
-        "notes",
         "early_gaps",
     )
 
@@ -84,7 +83,6 @@ class Connection:
         self.decoder_state = UNDECIDED
         self.ctx: DecodeContext | None = None
         self.malformed = 0
-        self.notes: list[str] = []
         #: gaps met before a decoder was chosen, told to it once it is (bounded)
         self.early_gaps: list[tuple] = []
 

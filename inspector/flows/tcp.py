@@ -165,9 +165,6 @@ class TcpState:
     def irtt(self) -> float | None:
         return self.first_rtt or None
 
-    def base_seq(self, direction: int) -> int:
-        return self.an[direction].base_seq
-
     # ------------------------------------------------------------------ segments
 
     def segment(
