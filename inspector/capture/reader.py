@@ -54,7 +54,11 @@ class CaptureReader:
         self.compressed = False
         self.comments: dict[int, str] = {}  # packet ordinal (1-based) -> comment
         self._f = self._open(path)
-        head = self._f.read(4)
+        try:
+            head = self._f.read(4)
+        except (OSError, EOFError, zlib.error) as e:  # a gzip file damaged in its first block (found by fuzzing)
+            self._f.close()
+            raise CaptureError(f"{path}: damaged compressed data ({e})") from None
         if not head:
             self._f.close()
             raise CaptureError(f"{path}: empty file")

@@ -364,6 +364,11 @@ class Http3Decoder:
                 return
             except (pylsqpack.DecompressionFailed, pylsqpack.DecoderStreamError, pylsqpack.EncoderStreamError) as exc:
                 raise DecodeError(f"QPACK could not decode the field section: {type(exc).__name__}") from None
+            except ValueError as exc:
+                # pylsqpack holds one blocked field section per stream and raises ValueError for a
+                # second one sent before the first could be decoded (found by fuzzing)
+                raise DecodeError(f"{frame_name(code)} on stream {st.stream_id}: {exc} (the previous one "
+                                  "still waits for QPACK encoder instructions)") from None
             headers = _headers(raw_headers)
             self._headers_event(st.direction, st.stream_id, code, len(payload), headers, detail, span.frame,
                                 span.delivered, span.arrival, payload, events)
