@@ -123,10 +123,17 @@ class Step:
 class Lab:
     """Client, delay and server namespaces joined by veth pairs; tracks every process it starts."""
 
-    def __init__(self, workdir: Path, delay_ms: float, drops: Sequence[dict] = ()) -> None:
+    def __init__(self, workdir: Path, delay_ms: float, drops: Sequence[dict] = (),
+                 middle: tuple[float, float] | None = None, sysctls: Sequence[str] = ()) -> None:
         self.workdir = workdir
         self.delay_ms = delay_ms
         self.drops = list(drops)
+        #: (client-side, server-side) one-way delays: a wire (mid0-mid1) in the delay namespace between two
+        #: delay lines, where the capture is taken (see ``setup``); drops with ``"at": "client"`` are
+        #: made by the client-side line (after the capture point for s2c), the others by the server-side one
+        self.middle = middle
+        #: sysctls set in the client and server namespaces (e.g. net.ipv4.tcp_fastopen=3)
+        self.sysctls = list(sysctls)
         tag = f"nilab{os.getpid()}"
         self.ns = {"client": f"{tag}c", "delay": f"{tag}d", "server": f"{tag}s"}
         self.procs: list[subprocess.Popen] = []
@@ -135,6 +142,7 @@ class Lab:
         self._delayline: subprocess.Popen | None = None
         self._etc_netns: list[Path] = []
         self.server_capture: Path | None = None
+        self.client_capture: Path | None = None  #: with ``middle``: the client's veth too
 
     # -- lifecycle
     def __enter__(self) -> Lab:
@@ -156,6 +164,9 @@ class Lab:
             sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
             sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
+        for ns in (c, s):
+            for setting in self.sysctls:
+                sh("ip", "netns", "exec", ns, "sysctl", "-qw", setting)
         sh("ip", "link", "add", "c0", "netns", c, "address", CLIENT_MAC, "type", "veth", "peer", "name", "rc", "netns", d)
         sh("ip", "link", "add", "s0", "netns", s, "address", SERVER_MAC, "type", "veth", "peer", "name", "rs", "netns", d)
         for ns, ifc, ip, peer_ip, peer_mac in ((c, "c0", CLIENT_IP, SERVER_IP, SERVER_MAC), (s, "s0", SERVER_IP, CLIENT_IP, CLIENT_MAC)):
@@ -166,13 +177,29 @@ class Lab:
         for ifc in ("rc", "rs"):
             sh("ip", "-n", d, "link", "set", ifc, "up")
             disable_offloads(d, ifc)
-        argv = [sys.executable, str(HERE / "delayline.py"), "rc", "rs", "--delay-ms", str(self.delay_ms),
-                "--report", str(self.workdir / "delayline.json")]
-        for rule in self.drops:
-            argv += ["--drop", json.dumps(rule)]
-        self._delayline = self.spawn("delay", argv, stdout=subprocess.PIPE)
-        assert self._delayline.stdout is not None
-        if self._delayline.stdout.readline().strip() != "ready":
+        if self.middle is None:
+            self._start_delayline("rc", "rs", self.delay_ms, self.drops, "delayline.json")
+            return
+        # The middle: a veth pair whose both ends are in the delay namespace, between two delay lines
+        # (client side rc <-> mid0, server side mid1 <-> rs).  A capture on mid0 sees client packets one
+        # client-side delay after they left and server packets one client-side delay before they arrive.
+        sh("ip", "link", "add", "name", "mid0", "netns", d, "type", "veth", "peer", "name", "mid1", "netns", d)
+        for ifc in ("mid0", "mid1"):
+            sh("ip", "-n", d, "link", "set", ifc, "up")
+            disable_offloads(d, ifc)
+        near, far = self.middle
+        self._start_delayline("rc", "mid0", near, [r for r in self.drops if r.get("at") == "client"], "delayline-client.json")
+        self._start_delayline("mid1", "rs", far, [r for r in self.drops if r.get("at") != "client"], "delayline-server.json")
+
+    def _start_delayline(self, a: str, b: str, delay_ms: float, drops: Sequence[dict], report: str) -> None:
+        argv = [sys.executable, str(HERE / "delayline.py"), a, b, "--delay-ms", str(delay_ms),
+                "--report", str(self.workdir / report)]
+        for rule in drops:
+            argv += ["--drop", json.dumps({k: v for k, v in rule.items() if k != "at"})]
+        line = self.spawn("delay", argv, stdout=subprocess.PIPE)
+        self._delayline = self._delayline or line
+        assert line.stdout is not None
+        if line.stdout.readline().strip() != "ready":
             raise RuntimeError("delay line did not start")
 
     def teardown(self) -> None:
@@ -193,6 +220,19 @@ class Lab:
         report = self.workdir / "delayline.json"
         if report.exists():
             self.delay_report = json.loads(report.read_text())
+        sides = [self.workdir / f"delayline-{side}.json" for side in ("client", "server")]
+        if all(p.exists() for p in sides):
+            near, far = (json.loads(p.read_text()) for p in sides)
+            lateness = [r["send_lateness_ms"] for r in (near, far)]
+            self.delay_report = {
+                "client_side": near, "server_side": far,
+                "delay_ms": near["delay_ms"] + far["delay_ms"],
+                # towards the client: what the client-side line sent on (the client capture has these)
+                "forwarded": near["forwarded"],
+                "dropped": [dict(d, at="client") for d in near["dropped"]] + [dict(d, at="server") for d in far["dropped"]],
+                "send_lateness_ms": {k: max((x[k] for x in lateness if x[k] is not None), default=None)
+                                     for k in ("median", "max")},
+            }
         for ns in self.ns.values():
             sh("ip", "netns", "del", ns, check=False)
 
@@ -243,7 +283,7 @@ class Lab:
             if out.strip():
                 return
             for p in self.procs:
-                if p.poll() is not None and p.returncode not in (0, None) and p is not self._delayline:
+                if p.poll() is not None and p.returncode not in (0, None) and "delayline.py" not in " ".join(p.args):
                     raise RuntimeError(f"server exited early: {p.args}: {p.stderr.read() if p.stderr else ''}")
             time.sleep(0.05)
         raise RuntimeError(f"nothing listens on {proto}/{port} in {where}")
@@ -269,7 +309,12 @@ class Lab:
         With ``server_capture`` set, a second tcpdump records the server's veth (s0) too:
         the sender's view of the same connection (a dropped packet is seen there, twice).
         """
-        procs = [self._tcpdump("client", "c0", path, "capture point: the client's veth c0")]
+        if self.middle is None:
+            procs = [self._tcpdump("client", "c0", path, "capture point: the client's veth c0")]
+        else:
+            procs = [self._tcpdump("delay", "mid0", path, "capture point: mid0, the wire between the two delay lines")]
+            if self.client_capture is not None:
+                procs.append(self._tcpdump("client", "c0", self.client_capture, "second capture point: the client's veth c0"))
         try:
             if self.server_capture is not None:
                 procs.append(self._tcpdump("server", "s0", self.server_capture, "second capture point: the server's veth s0"))
@@ -362,7 +407,7 @@ http {{
     server_tokens off;
     keepalive_timeout 10s;
     server {{
-        listen {ip}:80;
+        listen {ip}:80{fastopen};
         listen {ip}:443 ssl http2;
         listen {ip}:8080 http2;
         server_name {host};
@@ -376,10 +421,13 @@ http {{
 """
 
 
-def start_nginx(lab: Lab, root: Path, tls: dict[str, Path], extra: str = "") -> None:
-    """nginx (one process, no daemon) in the server namespace: :80 HTTP/1.1, :443 TLS (HTTP/2 by ALPN), :8080 h2c."""
+def start_nginx(lab: Lab, root: Path, tls: dict[str, Path], extra: str = "", fastopen: int = 0) -> None:
+    """nginx (one process, no daemon) in the server namespace: :80 HTTP/1.1, :443 TLS (HTTP/2 by ALPN), :8080 h2c.
+
+    ``fastopen``: accept TCP Fast Open on :80 with a queue of that many pending connections."""
     conf = lab.workdir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(wd=lab.workdir, ip=SERVER_IP, host=HOST, root=root, cert=tls["cert"], key=tls["key"], extra=extra))
+    conf.write_text(NGINX_CONF.format(wd=lab.workdir, ip=SERVER_IP, host=HOST, root=root, cert=tls["cert"], key=tls["key"], extra=extra,
+                                      fastopen=f" fastopen={fastopen}" if fastopen else ""))
     lab.spawn("server", ["nginx", "-e", str(lab.workdir / "nginx-error.log"), "-c", str(conf)], note="nginx.conf:\n" + conf.read_text())
     lab.wait_listening("server", 443)
     lab.wait_listening("server", 80)
@@ -403,16 +451,21 @@ class Scenario:
     drops: list[dict] = dataclasses.field(default_factory=list)
     tools: list[str] = dataclasses.field(default_factory=list)
     delay_ms: float = DEFAULT_DELAY_MS
+    #: (client-side, server-side) one-way delays of a capture taken in the middle (see Lab.middle)
+    middle: tuple[float, float] | None = None
+    sysctls: list[str] = dataclasses.field(default_factory=list)  #: set in the client and server namespaces
 
 
 SCENARIOS: dict[str, Scenario] = {}
 
 
-def scenario(name: str, description: str, *, drops: Sequence[dict] = (), tools: Sequence[str] = ()) -> Callable:
+def scenario(name: str, description: str, *, drops: Sequence[dict] = (), tools: Sequence[str] = (),
+             middle: tuple[float, float] | None = None, sysctls: Sequence[str] = ()) -> Callable:
     """Register a scenario function ``f(lab, ctx)``; ``ctx`` has ``pcap``, ``keylog`` and ``notes``."""
 
     def deco(func: Callable[[Lab, dict], None]) -> Callable[[Lab, dict], None]:
-        SCENARIOS[name] = Scenario(name, description, func, list(drops), list(tools))
+        delay = sum(middle) if middle else DEFAULT_DELAY_MS
+        SCENARIOS[name] = Scenario(name, description, func, list(drops), list(tools), delay, middle, list(sysctls))
         return func
 
     return deco
@@ -502,10 +555,10 @@ def http2_flow_control(lab: Lab, ctx: dict) -> None:
                 note="nghttp -w 12: SETTINGS_INITIAL_WINDOW_SIZE 4095 for each stream")
 
 
-def _h2_workload(lab: Lab, ctx: dict, objects: dict[str, int]) -> None:
+def _h2_workload(lab: Lab, ctx: dict, objects: dict[str, int], nginx_extra: str = "") -> None:
     root = make_docroot(lab.workdir, objects)
     tls = make_tls_material(lab.workdir)
-    start_nginx(lab, root, tls)
+    start_nginx(lab, root, tls, extra=nginx_extra)
     urls = [f"https://{HOST}{p}" for p in objects]
     outs = []
     for u in urls:
@@ -537,6 +590,38 @@ TAIL_DROP_BYTE = 26000  # inside the last segment of the server's stream in the 
           tools=["curl", "nginx", "openssl", "nghttp2"])
 def http2_tail_loss(lab: Lab, ctx: dict) -> None:
     _h2_workload(lab, ctx, MULTI)
+
+
+#: bigger objects for the middle capture: several streams are mid-body when a segment is lost
+MIDDLE = {f"/obj/{i}.bin": 32000 for i in range(1, 7)}
+MIDDLE_DELAYS = (12.0, 8.0)  # one way, client side and server side of the capture point: RTT 40 ms
+
+
+@scenario("http2-middle", "the lossy HTTP/2+TLS 1.3 workload with bigger objects sent interleaved (nginx "
+          "http2_chunk_size 2k, 4 kB TLS records), captured in the middle of the path (12 ms one way to the client, "
+          "8 ms to the server): one server->client segment dropped before the capture point (a gap there) and one "
+          "after it (seen twice there); the client's own capture is kept alongside",
+          drops=[{"dir": "s2c", "proto": "tcp", "port": 443, "byte": [40000]},
+                 {"dir": "s2c", "proto": "tcp", "port": 443, "byte": [120000], "at": "client"}],
+          tools=["curl", "nginx", "openssl", "nghttp2"], middle=MIDDLE_DELAYS)
+def http2_middle(lab: Lab, ctx: dict) -> None:
+    # small chunks and records: the streams' DATA frames interleave, so records held behind a loss carry
+    # the middle of other streams' bodies
+    _h2_workload(lab, ctx, MIDDLE, nginx_extra="http2_chunk_size 2k; ssl_buffer_size 4k;")
+
+
+@scenario("tcp-fastopen", "TCP Fast Open (net.ipv4.tcp_fastopen=3 on both hosts, nginx listen fastopen): curl "
+          "--tcp-fastopen asks for a cookie on its first connection, then sends its GET in the SYN of the second",
+          tools=["curl", "nginx"], sysctls=["net.ipv4.tcp_fastopen=3"])
+def tcp_fastopen(lab: Lab, ctx: dict) -> None:
+    root = make_docroot(lab.workdir, SMALL)
+    start_nginx(lab, root, make_tls_material(lab.workdir), fastopen=16)
+    with lab.capture(ctx["pcap"]):
+        curl(lab, ["--tcp-fastopen", "-o", "/dev/null", f"http://{HOST}/hello.txt"],
+             note="tcp.stream 0: the SYN carries an empty TFO option (cookie request); the SYN/ACK brings the cookie")
+        time.sleep(0.2)
+        curl(lab, ["--tcp-fastopen", "-o", "/dev/null", f"http://{HOST}/hello.txt"],
+             note="tcp.stream 1: the SYN carries the cookie and the GET")
 
 
 def _h3_workload(lab: Lab, ctx: dict, objects: dict[str, int]) -> None:
@@ -743,8 +828,10 @@ def _run_once(sc: Scenario, outdir: Path, delay: float, drops: list[dict]) -> di
     with tempfile.TemporaryDirectory(prefix=f"netlab-{name}-") as tmp:
         wd = Path(tmp)
         ctx = {"pcap": wd / f"{name}.pcap", "keylog": wd / f"{name}.keys", "notes": []}
-        lab = Lab(wd, delay, drops)
-        if drops:
+        lab = Lab(wd, delay, drops, sc.middle, sc.sysctls)
+        if sc.middle:
+            lab.client_capture = wd / f"{name}.client.pcap"
+        elif drops:
             lab.server_capture = wd / f"{name}.server.pcap"
         started = time.time()
         with lab:
@@ -755,6 +842,10 @@ def _run_once(sc: Scenario, outdir: Path, delay: float, drops: list[dict]) -> di
         if lab.server_capture is not None and lab.server_capture.exists():
             server_out = outdir / f"{name}.server.pcap"
             shutil.copyfile(lab.server_capture, server_out)
+        client_out = None
+        if lab.client_capture is not None and lab.client_capture.exists():
+            client_out = outdir / f"{name}.client.pcap"
+            shutil.copyfile(lab.client_capture, client_out)
         keys_out = None
         if ctx["keylog"].exists() and ctx["keylog"].stat().st_size:
             keys_out = outdir / f"{name}.keys"
@@ -764,14 +855,14 @@ def _run_once(sc: Scenario, outdir: Path, delay: float, drops: list[dict]) -> di
             "description": sc.description,
             "made": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
             "made_by": "captures/lab/netlab.py run " + name,
-            "capture_point": "client: tcpdump -i c0 inside the client namespace (10.99.0.1); the client's own veth, so "
-                             "server->client packets appear after the delay line and dropped ones never appear"
-                             + ("; also server_capture: tcpdump -i s0 inside the server namespace (10.99.0.2), the sender's "
-                                "view, where the dropped packet appears too" if drops else ""),
+            "capture_point": _capture_point(sc, drops),
             "topology": {"client": CLIENT_IP, "server": SERVER_IP, "path": "client ns <veth> delay ns (user-space delay line) <veth> server ns",
                          "mtu": 1500, "offloads": "tx checksum, TSO, GSO, GRO off on both ends"},
             "server_capture": server_out.name if server_out else None,
+            "client_capture": client_out.name if client_out else None,
             "one_way_delay_ms": delay,
+            "middle_one_way_delays_ms": {"client_side": sc.middle[0], "server_side": sc.middle[1]} if sc.middle else None,
+            "sysctls": sc.sysctls,
             "rtt_ms": 2 * delay,
             "drops": drops,
             "delay_line": lab.delay_report,
@@ -782,8 +873,23 @@ def _run_once(sc: Scenario, outdir: Path, delay: float, drops: list[dict]) -> di
             "measured": measure(pcap_out, keys_out),
             "size_bytes": pcap_out.stat().st_size,
             "server_capture_measured": measure(server_out, keys_out) if server_out else None,
+            "client_capture_measured": measure(client_out, keys_out) if client_out else None,
         }
         return prov
+
+
+def _capture_point(sc: Scenario, drops: list[dict]) -> str:
+    if sc.middle:
+        near, far = sc.middle
+        return (f"middle: tcpdump -i mid0 inside the delay namespace, on the wire between the client-side delay line "
+                f"({near} ms one way) and the server-side one ({far} ms); s2c drops made by the server-side line never "
+                "appear there (a gap, then the retransmission), those made by the client-side line appear twice "
+                "(the original, then the retransmission); also client_capture: tcpdump -i c0 inside the client "
+                "namespace, the same traffic at the client")
+    return ("client: tcpdump -i c0 inside the client namespace (10.99.0.1); the client's own veth, so "
+            "server->client packets appear after the delay line and dropped ones never appear"
+            + ("; also server_capture: tcpdump -i s0 inside the server namespace (10.99.0.2), the sender's "
+               "view, where the dropped packet appears too" if drops else ""))
 
 
 def clean_stale() -> list[str]:
