@@ -305,6 +305,24 @@ class CaptureModel:
             self.done = True
         self.publish(force=True)
 
+    def analyze(self) -> float:
+        """Run the end-of-capture analyses (RTT ledger, HOL) on what has arrived so far (live capture).
+
+        Results go to the connections' records, so rows and annotations show
+        them at the next :meth:`publish`; their events are emitted once, by
+        :meth:`finish`.  Returns the seconds it took."""
+        if self.pipe is None or self.done:
+            return 0.0
+        from inspector.analysis import analyze, summary_keys
+
+        t0 = time.perf_counter()
+        with self.lock:
+            conns = self.pipe.connections
+            before = [summary_keys(c) for c in conns]
+            analyze(self.pipe)
+            self._dirty.update(c.id for c, old in zip(conns, before) if summary_keys(c) != old)
+        return time.perf_counter() - t0
+
     def publish(self, force: bool = False) -> None:
         """Bring the rows of changed connections up to date (worker thread).
 

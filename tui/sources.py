@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Protocol
 
-from inspector.capture.live import KeyLogFollower, LiveCapture, PcapngWriter
+from inspector.capture.live import CaptureThread, KeyLogFollower, LiveCapture, PcapngWriter
 from inspector.capture.reader import CaptureReader
 from inspector.errors import CaptureError
 from inspector.keylog import KeyLog
@@ -163,26 +163,42 @@ class MemorySource(Source):
 class LiveSource(Source):
     """Frames from a :class:`LiveCapture` as they arrive; key log lines picked up as they are written.
 
+    A :class:`CaptureThread` empties the kernel's ring into a queue (and
+    ``writer``, for ``-w``) while this source decodes from that queue at its
+    own pace: decoding may lag behind a burst, capturing never waits for it.
     When new secrets arrive and some TLS/QUIC connection is not fully
-    decrypted, every frame kept so far is decoded again into a new model
-    (at most once a second): records that went by before their keys are
-    then decrypted too.  Frames also go to ``writer`` (``-w``) if given.
+    decrypted, every frame kept so far is decoded again into a new model (at
+    most once a second): records that went by before their keys are then
+    decrypted too.  The end-of-capture analyses (RTT ledger, HOL) run on the
+    connections as they are about once a second, and for good at the end.
+    ``drain``: on :meth:`stop`, decode every frame captured before the stop
+    (``live --no-view``) instead of dropping the rest (the UI is closing).
     """
 
     live = True
 
     def __init__(self, capture: LiveCapture, keylog: KeyLog | None = None, keylog_path: str | None = None,
-                 writer: PcapngWriter | None = None, duration: float | None = None) -> None:
+                 writer: PcapngWriter | None = None, duration: float | None = None, drain: bool = False) -> None:
         super().__init__(keylog)
         self.capture = capture
         self.writer = writer
         self.duration = duration
+        self.drain = drain
+        self.thread = CaptureThread(capture, writer)
         self.follower = KeyLogFollower(keylog_path, self.keylog) if keylog_path else None
         if self.follower is not None:
             self.follower.poll()
         self.label = f"live {capture.interface}" + (f" ({capture.bpf})" if capture.bpf else "")
         self.kept: list[Packet] = []
         self.replays = 0
+        #: seconds between the end of the capture and the end of decoding (how far decoding lagged)
+        self.lag: float | None = None
+
+    def stop(self) -> None:
+        """End the capture; decoding ends too unless ``drain`` (then a second call ends it)."""
+        if self.thread.stopping or not self.drain:
+            self.stopped.set()
+        self.thread.stop()
 
     def _status(self, model: CaptureModel) -> str:
         received, dropped = self.capture.stats()
@@ -191,22 +207,31 @@ class LiveSource(Source):
             text += f" · {_plural(len(self.keylog), 'secret')}"
         if self.replays:
             text += f" · re-decoded {self.replays}×"
+        behind = self.thread.pending
+        if behind > BATCH:
+            text += f" · decoding {behind:,} frames behind"
         return text
 
     def _run(self, host: Host) -> None:
         model = host.model
+        thread = self.thread
+        thread.start()
         start = last_pub = time.monotonic()
-        last_keys = last_replay = 0.0
+        last_keys = last_replay = last_analysis = 0.0
+        analysis_every = 1.0
         pending = False
         try:
             while not self.stopped.is_set():
-                batch = self.capture.read(0.05)
+                if self.duration is not None and time.monotonic() - start >= self.duration:
+                    thread.stop()
+                batch = thread.take(0.05, BATCH)
+                if thread.error is not None:
+                    raise CaptureError(f"capture on {self.capture.interface} failed: {thread.error}")
+                if not batch and not thread.is_alive() and not thread.pending:
+                    break  # the capture has ended and every frame is decoded
                 self._yield()
                 if batch:
-                    if self.writer is not None:
-                        for ts, _lt, data, orig in batch:
-                            self.writer.packet(ts, data, orig)
-                    if len(self.kept) < MAX_KEPT:
+                    if self.follower is not None and len(self.kept) < MAX_KEPT:
                         self.kept.extend(batch)
                     model.feed(batch)
                 now = time.monotonic()
@@ -224,17 +249,25 @@ class LiveSource(Source):
                         model.publish()
                         self.replays += 1
                         host.source_replaced(model)
+                if now - last_analysis >= analysis_every:
+                    # the ledger and HOL so far; at most ~5% of the time on a busy capture
+                    cost = model.analyze()
+                    last_analysis = time.monotonic()
+                    analysis_every = max(1.0, cost * 20)
                 if now - last_pub >= 0.1:
                     last_pub = now
                     model.publish()
                     host.source_progress(self._status(model), None, False)
-                if self.duration is not None and now - start >= self.duration:
-                    break
         finally:
-            self.capture.close()
-        model.publish(force=True)
+            thread.stop()
+            thread.join(10)
+        if thread.ended is not None:
+            self.lag = max(0.0, time.monotonic() - thread.ended)
+        if not self.stopped.is_set():  # the capture ended (duration, or stop with drain): the final analyses
+            model.finish()
+        else:
+            model.publish(force=True)
         host.source_progress(self._status(model) + " · stopped", None, True)
 
     def secrets_text(self) -> str:
         return self.follower.secrets_text() if self.follower is not None else ""
-

@@ -8,6 +8,7 @@ Errors are raised as :class:`~inspector.cli.UsageError` or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -16,12 +17,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from inspector.capture.live import LiveCapture, PcapngWriter
+from inspector.capture.live import CaptureThread, LiveCapture, PcapngWriter
 from inspector.capture.reader import CaptureReader
 from inspector.cli import UsageError
+from inspector.errors import CaptureError
 from inspector.keylog import KeyLog, load_keylog
 
 Verb = Callable[[str, str, str], argparse.ArgumentParser]
@@ -81,7 +83,7 @@ def register_live(sub: Any, verb: Verb) -> None:
     p.add_argument("-w", "--write", metavar="OUT.pcapng",
                    help="also write the capture here, with the key log's secrets embedded (Decryption Secrets Block)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
-    p.add_argument("--no-ui", action="store_true",
+    p.add_argument("--no-ui", "--no-view", dest="no_ui", action="store_true",
                    help="no terminal UI: print each connection as it appears and a summary at the end")
     _add_ansi(p)
     p.set_defaults(func=cmd_live)
@@ -120,46 +122,72 @@ def cmd_live(args: argparse.Namespace) -> int:
     if args.keylog and not os.path.exists(args.keylog):
         print(f"netinspect: note: {args.keylog} does not exist yet; it will be read once it does", file=sys.stderr)
     if not args.no_ui:
-        _need_terminal("live (without --no-ui)")
+        _need_terminal("live (without --no-view)")
     capture = LiveCapture(args.interface, args.filter)
     writer = None
+    source = None
     try:
         writer = PcapngWriter(args.write, capture.linktype, args.interface) if args.write else None
-        source = LiveSource(capture, KeyLog(), keylog_path, writer, args.duration)
+        source = LiveSource(capture, KeyLog(), keylog_path, writer, args.duration, drain=args.no_ui)
         if args.no_ui:
             _run_headless(source)
         else:
             from .app import NetinspectApp
 
             app = NetinspectApp(source, ansi=args.ansi or _few_colours())
-            app.run()
+            with _on_signals(lambda *_: _exit_app(app, source)):
+                app.run()
             source.stop()
             source.finished.wait(10)
     finally:
-        capture.close()
+        if source is None or not source.thread.is_alive():
+            capture.close()  # else the capture thread closes it as it ends
         if writer is not None:
-            writer.close(source.secrets_text() if "source" in locals() else "")
+            writer.close(source.secrets_text() if source is not None else "")
     received, dropped = capture.received, capture.dropped
     note = f"netinspect: {received} packets captured on {args.interface}, {dropped} dropped by the kernel"
     if writer is not None:
         note += f"; wrote {args.write} ({writer.packets} packets, {writer.secrets} secrets embedded)"
+    if args.no_ui and source.lag is not None:
+        note += f"; decoding finished {source.lag:.1f} s after the capture stopped"
     print(note, file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _on_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``handler`` while inside the block."""
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _exit_app(app: Any, source: Any) -> None:
+    """From a signal handler: stop the capture and close the UI (through the app's event loop)."""
+    source.stop()
+
+    def close() -> None:
+        try:
+            app.call_from_thread(app.exit)
+        except RuntimeError:
+            pass  # not running (yet, or any more)
+
+    # a handler runs between two bytecodes of the event loop's thread: hand the exit over from another thread
+    threading.Thread(target=close, daemon=True).start()
 
 
 def _run_headless(source: Any) -> None:
     from inspector.output.summary import write_text
 
     printer = _Printer(source, sys.stdout)
-    stop = lambda *_: source.stop()  # noqa: E731
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _on_signals(lambda *_: source.stop()):
         print(f"netinspect: capturing on {source.capture.interface}"
-              + (f" ({source.capture.bpf})" if source.capture.bpf else "") + "; Ctrl+C stops", file=sys.stderr)
+              + (f" ({source.capture.bpf})" if source.capture.bpf else "")
+              + "; Ctrl+C stops (a second Ctrl+C skips decoding what is left)", file=sys.stderr, flush=True)
         source.run(printer)
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
     write_text([row.summary for row in printer.model.rows], sys.stdout, source=printer.last)
 
 
@@ -180,28 +208,6 @@ def register_run(sub: Any, verb: Verb) -> None:
     p.set_defaults(func=cmd_run)
 
 
-class _Collector(threading.Thread):
-    """Reads a capture into memory (and a writer) until stopped."""
-
-    def __init__(self, capture: LiveCapture, writer: PcapngWriter | None) -> None:
-        super().__init__(name="netinspect-capture", daemon=True)
-        self.capture = capture
-        self.writer = writer
-        self.packets: list[tuple[float, int, bytes, int]] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while True:
-            last = self.stopping.is_set()
-            batch = self.capture.read(0.05)
-            for p in batch:
-                self.packets.append(p)
-                if self.writer is not None:
-                    self.writer.packet(p[0], p[2], p[3])
-            if last and not batch:
-                return
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     command = list(args.command)
     if command and command[0] == "--":
@@ -216,39 +222,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     keyfile = os.path.join(tmp, "sslkeys.log")
     open(keyfile, "w").close()  # noqa: SIM115 - a fresh, empty key log for the command
     capture = LiveCapture(args.interface, args.filter)
-    writer = None
+    writer = thread = None
+    secrets = ""
+    signalled = 0
     try:
         writer = PcapngWriter(args.write, capture.linktype, args.interface) if args.write else None
-        collector = _Collector(capture, writer)
-        collector.start()
+        thread = CaptureThread(capture, writer)
+        thread.start()
         env = dict(os.environ, SSLKEYLOGFILE=keyfile)
         try:
-            status = subprocess.run(command, env=env).returncode
-        except KeyboardInterrupt:
-            status = 130
+            child = subprocess.Popen(command, env=env)
         except OSError as e:
             raise UsageError(f"cannot run {command[0]}: {e.strerror or e}") from None
-        finally:
+
+        def forward(signum: int, _frame: object) -> None:
+            # SIGINT/SIGTERM end the command; the capture is then written as usual
+            nonlocal signalled
+            signalled = signum
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
+
+        with _on_signals(forward):
+            status = child.wait()
             time.sleep(0.3)  # the last ACKs and FINs
-            collector.stopping.set()
-            collector.join(5)
-        capture.stats()
+            thread.stop()
+            thread.join(10)
         with open(keyfile, encoding="utf-8", errors="replace") as f:
             secrets = f.read()
         keylog = KeyLog()
         keylog.add_text(secrets)
     finally:
-        capture.close()
+        if thread is not None:
+            thread.stop()
+            thread.join(10)
+        if thread is None or not thread.is_alive():
+            capture.close()
         if writer is not None:
-            writer.close(secrets if "secrets" in locals() else "")
+            writer.close(secrets)
         shutil.rmtree(tmp, ignore_errors=True)
-    packets = collector.packets
+    if thread.error is not None:
+        raise CaptureError(f"capture on {args.interface} failed: {thread.error}")
+    packets = thread.take(0)
+    if status < 0:
+        status = 128 - status  # killed by a signal, as a shell reports it
     note = (f"netinspect: {command[0]} exited with status {status}; {len(packets)} packets captured on "
             f"{args.interface} ({capture.dropped} dropped by the kernel), {len(keylog)} TLS secrets logged")
     if writer is not None:
-        note += f"; wrote {args.write}"
+        note += f"; wrote {args.write} ({writer.packets} packets, {writer.secrets} secrets embedded)"
     print(note, file=sys.stderr)
-    if args.no_view:
+    if args.no_view or signalled == signal.SIGTERM:
         if writer is None:
             from inspector.output.summary import summaries, write_text
             from inspector.pipeline import Pipeline
@@ -258,7 +280,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             pipe.finish()
             write_text(summaries(pipe.connections, pipe.registry), sys.stdout,
                        source=f"{' '.join(command)} ({len(packets)} frames)")
-        return status
+        # interrupted: 130 (SIGINT) or 143 (SIGTERM), once the capture is written
+        return 128 + signalled if signalled else status
     from .app import NetinspectApp
     from .sources import MemorySource
 
