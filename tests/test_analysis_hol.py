@@ -23,6 +23,7 @@ from inspector.flows.reassembly import (
 )
 from tests.support.analysis_run import episodes, summary, victims
 from tests.support.analysis_tshark import (
+    Segment,
     data_segments,
     first_retransmission,
     frame_times,
@@ -193,16 +194,52 @@ def test_same_loss_over_http2_and_http3() -> None:
 # --------------------------------------------------------------------------- WebSocket over TCP
 
 
-@pytest.mark.parametrize("name", ["websocket-lossy", "websocket-lossy.server"])
-def test_websocket_messages_wait_behind_a_lost_segment(name: str) -> None:
-    """Eight server messages, the third one's segment dropped: the segments behind it waited for the
-    retransmission (at the client seen, at the server inferred from what was sent before it)."""
+def _ws_expected(name: str) -> tuple[Segment, Segment | None, list[Segment], dict]:
     path = sample(f"{name}.pcap")
     times = frame_times(path)
     segs = data_segments(path, 8765)
     fill = first_retransmission(segs)
     orig = next((s for s in segs if s.seq == fill.seq and s.frame < fill.frame), None)
     held = [s for s in segs if s.seq > fill.seq and s.frame < fill.frame and (orig is None or s.frame > orig.frame)]
+    return fill, orig, held, times
+
+
+def test_websocket_messages_wait_behind_a_lost_message() -> None:
+    """Eight server messages, the third one's segment dropped: at the client, the messages behind it
+    waited for the retransmission, each named by its number, and the third is the cause.  tshark gives
+    the messages in capture order (those behind the hole complete in the fill's frame) and their sizes:
+    one message per segment, so the k-th held segment carries the k-th message after the lost one."""
+    name = "websocket-lossy"
+    fill, orig, held, times = _ws_expected(name)
+    assert orig is None  # the client never saw the original
+    rows = tshark_fields(sample(f"{name}.pcap"), ["frame.number", "websocket.payload_length_ext_16"],
+                         display_filter="tcp.srcport==8765 && websocket.opcode==2",
+                         options=["tcp.reassemble_out_of_order:TRUE"])
+    sizes = [(int(f), int(n)) for f, ns in rows for n in ns.split(",")]
+    before = sum(1 for f, _ in sizes if f < fill.frame)
+    at_fill = [n for f, n in sizes if f == fill.frame]
+    assert len(at_fill) == 1 + len(held) == 6
+    assert all(s.length == 4 + n for s, n in zip([fill, *held], at_fill))  # 2+2 header bytes: one message each
+
+    def unit(number: int, size: int) -> str:
+        return f"ws message #{number} s2c (binary, {size / 1000:.1f} KB)"
+
+    expected = {unit(before + 2 + i, at_fill[1 + i]): _ms(times[fill.frame] - s.ts) for i, s in enumerate(held)}
+    (ep,) = episodes(name, "tcp")
+    got = victims(ep)
+    assert list(got) == list(expected)
+    for u, wait in expected.items():
+        assert abs(got[u] - wait) <= TOL_MS
+    assert ep["cause"].startswith(unit(before + 1, at_fill[0]) + ": ")
+    assert ep["view"].startswith("receiver")
+
+
+def test_websocket_sender_view_waits_by_segment() -> None:
+    """At the server the receiver's wait is inferred from what was sent after the original: one victim
+    per segment sent in between (no message completes late at the sender to name them by)."""
+    name = "websocket-lossy.server"
+    fill, orig, held, times = _ws_expected(name)
+    assert orig is not None
     expected = {(s.seq - 1, s.seq - 1 + s.length): _ms(times[fill.frame] - s.ts) for s in held}
     (ep,) = episodes(name, "tcp")
     got = {}
@@ -214,7 +251,7 @@ def test_websocket_messages_wait_behind_a_lost_segment(name: str) -> None:
     for k, wait in expected.items():
         assert abs(got[k] - wait) <= TOL_MS
     assert ep["cause"].startswith("WebSocket data: ")
-    assert ep["view"].startswith("receiver" if orig is None else "sender")
+    assert ep["view"].startswith("sender")
 
 
 # --------------------------------------------------------------------------- no false positives

@@ -91,13 +91,17 @@ def rtt_ms(name: str) -> float:
 
 
 ALL = ["tcp-handshake", "tls12-vs-tls13", "tls13-resumption-0rtt", "http1-keepalive", "http2-multiplex", "http2-lossy",
-       "http2-tail-loss", "http2-flow-control", "http3-lossy", "http3-multiplex", "websocket", "websocket-lossy", "push-feed", "grpc", "dns-then-connect"]
+       "http2-tail-loss", "http2-flow-control", "http3-lossy", "http3-multiplex", "websocket", "websocket-lossy", "push-feed", "grpc", "dns-then-connect",
+       "tcp-fastopen"]
+#: captured in the middle of the path, with the client's capture alongside (tests/test_analysis_middle.py)
+MIDDLE = ["http2-middle"]
 TCP = [n for n in ALL if not n.startswith("http3")]
 LOSSY = ["http2-lossy", "http2-tail-loss", "http3-lossy", "websocket-lossy"]
 
 
 def test_every_scenario_has_a_committed_capture() -> None:
-    assert sorted(p.stem for p in SAMPLES.glob("*.json")) == sorted(ALL)
+    assert sorted(p.stem for p in SAMPLES.glob("*.json")) == sorted(ALL + MIDDLE)
+    assert sorted(p.name for p in SAMPLES.glob("*.client.pcap")) == sorted(f"{n}.client.pcap" for n in MIDDLE)
     assert sorted(p.name for p in SAMPLES.glob("*.server.pcap")) == sorted(f"{n}.server.pcap" for n in LOSSY)
 
 

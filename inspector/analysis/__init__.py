@@ -54,13 +54,7 @@ def analyze(pipe: Any) -> list[ev.Event]:
             found: list[hol.Episode] = []
             note = None
             if conn.tcp is not None:
-                if any(getattr(layer, "idle", False) is True for layer in layers(conn.decoder)):
-                    # summary mode stops reassembling such connections, so their byte-level view is partial:
-                    # say so rather than give a summary that depends on the mode
-                    note = ("TCP head-of-line blocking not analysed: the application data is opaque "
-                            "(TLS 1.3 without keys) and summary mode stops reassembling it")
-                else:
-                    found += hol.tcp_episodes(conn, rtt, u)
+                found += hol.tcp_episodes(conn, rtt, u)
                 found += hol.pipelining_episodes(conn, rtt, u)
             found += hol.flow_control_episodes(conn, rtt, u)
             found += hol.quic_episodes(conn, u)

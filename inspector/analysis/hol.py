@@ -37,8 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..flows.reassembly import HOL_FILL, HOL_GAP, HOL_HELD
+from ..flows.streamindex import Span
+from ..flows.tcp_analysis import M32
 from .rtt import RttUnit
-from .units import C2S, S2C, Mark, Units, http2_of, name, quic_of, tls_of, websocket_of
+from .units import C2S, S2C, Mark, Units, http2_of, layers, name, quic_of, tls_of, websocket_of
 
 DIRS = ("c2s", "s2c")
 #: victims listed per episode when units are only known as byte runs
@@ -83,16 +85,64 @@ def tcp_episodes(conn: Any, rtt: RttUnit | None, units: Units) -> list[Episode]:
         return []
     out: list[Episode] = []
     point = rtt.capture_point if rtt else "unknown"
+    # An opaque connection (TLS 1.3 without keys) is reassembled to the end only when every event is
+    # wanted: read it from TCP's sequence analysis in every mode so that the summary does not depend on it.
+    opaque = any(getattr(layer, "idle", False) is True for layer in layers(conn.decoder))
     for d, r in enumerate(tcp.reasm):
-        if r is None:
-            continue
-        seen = _receiver_view(conn, d, r.hol, units)
+        if r is not None and not opaque:
+            records, resent = r.hol, r.resent
+        else:
+            records, resent = _from_analysis(tcp, d)
+        seen = _receiver_view(conn, d, records, units)
         out += seen
         # at the receiver of this direction a retransmission of bytes it had is spurious, not a loss
         at_receiver = (point == "client" and d == S2C) or (point == "server" and d == C2S)
         if not at_receiver and not (seen and point in ("local", "unknown")):
-            out += _sender_view(conn, d, r.resent, units)
+            out += _sender_view(conn, d, resent, units)
     return out
+
+
+def _from_analysis(tcp: Any, d: int) -> tuple[list[tuple[int, Span]], list[tuple]]:
+    """The reassembler's HOL records, rebuilt from what TCP's sequence analysis kept at each
+    retransmitted or out-of-order segment (see :func:`inspector.flows.reassembly.record_fill`).
+
+    A segment whose bytes an earlier unacknowledged segment already carried is a retransmission
+    of something the capture saw (a sender's view: a ``resent`` record); otherwise the capture
+    never had those bytes, and the segment delivers, at its own time, what had arrived behind
+    the hole (a receiver's view: FILL and HELD runs).  An acknowledged original left the list:
+    a spurious retransmission delivers nothing and has no episode."""
+    isn = tcp.an[d].base_seq
+
+    def off(seq: int) -> int:
+        return (seq - isn - 1) & M32
+
+    records: list[tuple[int, Span]] = []
+    resent: list[tuple] = []
+    for frame, ts, seq, end, base, entries in tcp.fills[d]:
+        start_off, end_off = off(seq), off(end)
+        others = [(off(a), off(b), t, f) for a, b, t, f in entries if f != frame]
+        if any(a <= start_off < b for a, b, _, _ in others):
+            spans = tuple(Span(a, b, f, t, t, f) for a, b, t, f in others if b > start_off)
+            resent.append((start_off, end_off, frame, ts, max((b for _, b, _, _ in others), default=end_off), spans))
+            continue
+        # the in-order frontier before this segment: what the peer acknowledged, then what followed it
+        frontier = off(base)
+        others.sort()
+        for a, b, _, _ in others:
+            if a > frontier:
+                break
+            frontier = max(frontier, b)
+        if start_off > frontier or end_off <= frontier:
+            continue  # another hole before it (its bytes wait too), or nothing new
+        records.append((HOL_FILL, Span(frontier, end_off, frame, ts, ts, frame)))
+        frontier = end_off
+        for a, b, t, f in others:
+            if a > frontier:
+                break
+            if b > frontier:
+                records.append((HOL_HELD, Span(frontier, b, frame, t, ts, f)))
+                frontier = b
+    return records, resent
 
 
 def _receiver_view(conn: Any, d: int, records: list[tuple[int, Any]], units: Units) -> list[Episode]:

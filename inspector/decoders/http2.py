@@ -95,6 +95,11 @@ MAX_HEADER_LIST = 256 * 1024
 RAW_KEEP = 64 * 1024
 #: While resynchronising after a gap, at most this much unparsed data is kept.
 _RESYNC_KEEP = 64 * 1024
+#: streams noted as held behind missing TCP bytes (head-of-line marks), at most
+MAX_HOL_MARKS = 4096
+#: frame types whose stream is an application unit's (HOL marks)
+_STREAM_FRAMES = frozenset((0x0, 0x1, 0x9))  # DATA, HEADERS, CONTINUATION
+
 #: Consumed stream bytes are released from the index once this many have accumulated.
 RELEASE_STEP = 1 << 16
 _DEFAULT_WINDOW = 65535
@@ -172,7 +177,7 @@ class _Side:
     __slots__ = ("direction", "name", "buf", "pos", "base", "started", "need_preface", "hpack", "block",
                  "skip_to", "resync", "settings", "pending_settings", "conn_window", "stream_windows",
                  "initial_window", "max_frame_size", "stalls", "reopened", "pings", "frames", "last",
-                 "ready", "release_at")
+                 "ready", "release_at", "hol_frame")
 
     def __init__(self, direction: int) -> None:
         self.direction = direction
@@ -203,6 +208,7 @@ class _Side:
         # feed's hot path applies: started, preface seen, framing known, nothing to skip
         self.ready = False
         self.release_at = 0  # next stream offset at which to release the index
+        self.hol_frame = 0  # the frame of the last run held behind missing bytes (see Http2Decoder._held)
 
 
 class Http2Decoder:
@@ -228,6 +234,8 @@ class Http2Decoder:
         self.malformed = 0
         self.tunnels: dict[int, list[Any]] = {}  # stream -> [decoder, [StreamIndex x2], [offset x2], pending]
         self.grpc = False
+        #: (stream, direction, frame, ts, arrival) of runs held behind missing TCP bytes (see hol_marks)
+        self.hol_held: list[tuple[int, int, int, float, float]] = []
         # whether anyone reads per-frame events (the pipeline sets False for a summary)
         self._events = ctx.facts.get("events", True)
         # DATA and HEADERS are dispatched in _frames itself
@@ -253,6 +261,9 @@ class Http2Decoder:
     def feed(self, direction: int, data: bytes, offset: int, index: StreamIndex) -> list[Event]:
         side = self.sides[direction]
         out: list[Event] = []
+        held = index.last
+        if held is not None and held.delivered > held.arrival and side.ready:
+            self._held(side, data, offset, held)  # rare: only runs that waited behind a TCP hole
         if side.ready and offset == side.base + side.pos and side.pos == len(side.buf) and data:
             # hot path: everything before was consumed and these bytes follow on
             side.buf = bytes(data)
@@ -306,6 +317,37 @@ class Http2Decoder:
         self._frames(side, index, out)
         index.release(side.base + side.pos)
         return out
+
+    def hol_marks(self) -> list[tuple[str, str, int, int, float, float]]:
+        """Head-of-line marks (see :mod:`inspector.analysis.units`): each stream with frames in a run
+        delivered later than it arrived, with that run's wait, and each stream with frames in the run
+        that filled the hole (delivered as it arrived: the streams whose bytes were lost)."""
+        out = []
+        for sid, d, frame, ts, arrival in self.hol_held:
+            ex = self.streams.get(sid)
+            what = f"{ex.method or '?'} {ex.path or ''}".rstrip() if ex is not None else "?"
+            out.append((f"HTTP/2:{sid}", f"HTTP/2 stream {sid} ({what})", d, frame, ts, arrival))
+        return out
+
+    def _held(self, side: _Side, data: bytes, offset: int, span: Span) -> None:
+        """A run whose bytes waited behind missing TCP bytes (over TLS: a record that did): note the
+        streams of the frames it completes.  On the first such run of a fill, the run fed just before
+        (completed by the same frame, not held) is the one that filled the hole: note its streams as
+        the ones whose bytes were lost.  Runs are parsed for frame headers only, and only here."""
+        marks = self.hol_held
+        end = side.base + len(side.buf)
+        if len(marks) >= MAX_HOL_MARKS or offset != end or len(data) != span.end - span.start:
+            return  # full, or not the plain next run (a hole the decoder resyncs after)
+        d = side.direction
+        if side.hol_frame != span.frame:
+            side.hol_frame = span.frame
+            prev = side.last
+            if prev is not None and prev.frame == span.frame and prev.delivered <= prev.arrival:
+                for sid in _frame_streams(side.buf, 0, side.base, prev.start, prev.end):
+                    marks.append((sid, d, prev.frame, prev.delivered, prev.arrival))
+        pending = side.buf[side.pos:] + data if side.pos < len(side.buf) else data
+        for sid in _frame_streams(pending, 0, offset - (len(pending) - len(data)), offset, offset + len(data)):
+            marks.append((sid, d, span.frame, span.delivered, span.arrival))
 
     def gap(self, direction: int, offset: int, length: int, index: StreamIndex) -> list[Event]:
         side = self.sides[direction]
@@ -1118,6 +1160,24 @@ class Http2Decoder:
         idx.add(Span(off, off + len(data), span.frame, span.arrival, span.delivered, span.arrival_frame))
         offsets[direction] = off + len(data)
         out += dec.feed(direction, data, off, idx)
+
+
+def _frame_streams(buf: bytes, pos: int, base: int, lo: int, hi: int) -> list[int]:
+    """The streams of the DATA, HEADERS and CONTINUATION frames in ``buf`` (a frame header at ``pos``,
+    stream offset ``base`` at ``buf[0]``) completed by stream bytes ``[lo, hi)``: a frame is usable,
+    and its bytes delivered to its stream, once its last byte is there."""
+    out: list[int] = []
+    n = len(buf)
+    while n - pos >= 9:
+        hi16, lo8, ftype, _, sid = _HDR.unpack_from(buf, pos)
+        pos += 9 + ((hi16 << 8) | lo8)
+        end = base + pos
+        if end > hi:
+            break
+        sid &= 0x7FFFFFFF
+        if end > lo and sid and ftype in _STREAM_FRAMES and sid not in out:
+            out.append(sid)
+    return out
 
 
 def _parse_settings(payload: bytes) -> list[tuple[int, int]]:

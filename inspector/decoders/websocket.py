@@ -29,7 +29,7 @@ from ..events import DIRECTIONS, Event, Malformed, Note, WsClose, WsFrame, WsHan
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ..flows.streamindex import StreamIndex
+    from ..flows.streamindex import Span, StreamIndex
     from .base import DecodeContext
 
 
@@ -64,6 +64,8 @@ _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 #: most bytes one zlib call may produce (keeps a single step's memory small whatever the message limit)
 _INFLATE_STEP = 1 << 20
 _MAX_PENDING_PINGS = 64
+#: head-of-line marks kept per connection (see WebSocketDecoder.hol_marks)
+_MAX_HOL_MARKS = 4096
 _MAX_RTT_SAMPLES = 10_000
 
 
@@ -306,7 +308,7 @@ class _Message:
 
     __slots__ = (
         "kind", "compressed", "frames", "wire_size", "size", "parts", "kept", "truncated",
-        "utf8", "bad", "invalid", "first_frame", "start_ts",
+        "utf8", "bad", "invalid", "first_frame", "start_ts", "held", "lost",
     )
 
     def __init__(self, kind: str, compressed: bool, first_frame: int, start_ts: float) -> None:
@@ -323,6 +325,8 @@ class _Message:
         self.invalid: str | None = None  # why a text message is not valid UTF-8 (its size is still known)
         self.first_frame = first_frame
         self.start_ts = start_ts
+        self.held: Span | None = None  # the run of its bytes that waited longest behind missing TCP bytes
+        self.lost: Span | None = None  # the run that filled that hole held some of its bytes
 
 
 class _Side:
@@ -333,7 +337,7 @@ class _Side:
         "in_frame", "opcode", "fin", "rsv", "masked", "mask", "length", "done", "header_len", "raw",
         "frame_start", "ctrl", "msg", "inflater", "inflate_broken", "closed", "last",
         "frames", "header_bytes", "payload_bytes", "control_bytes", "data_header_bytes", "messages", "message_bytes",
-        "pings",
+        "pings", "run_span", "run_done", "hol_frame",
     )
 
     def __init__(self) -> None:
@@ -366,6 +370,14 @@ class _Side:
         self.message_bytes = 0
         # pings this side sent and the other side has not answered: (payload, frame, ts)
         self.pings: deque[tuple[bytes, int, float]] = deque(maxlen=_MAX_PENDING_PINGS)
+        # head-of-line marks: the previous run's span, the messages completed in it, the last held frame
+        self.run_span: Span | None = None
+        self.run_done: list[tuple[str, str]] = []
+        self.hol_frame = 0
+
+
+def _size(n: int) -> str:
+    return f"{n} B" if n < 1000 else f"{n / 1000:.1f} KB"
 
 
 def _where(index: StreamIndex, offset: int) -> tuple[int, float]:
@@ -404,6 +416,9 @@ class WebSocketDecoder:
         self._rtts: list[dict[str, Any]] = []
         self._unanswered_pongs = 0
         self._opened = False
+        self._held: Span | None = None  # the run being fed, when it waited behind missing TCP bytes
+        #: (key, unit, direction, frame, ts, arrival) head-of-line marks, see hol_marks
+        self._hol: list[tuple[str, str, int, int, float, float]] = []
         if handshake is not None:
             hs = handshake
             self._pending.append(WsHandshake(
@@ -438,6 +453,7 @@ class WebSocketDecoder:
         side = self._sides[direction]
         if side.dead or not data:
             return out
+        self._runs(side, direction, offset + len(data), index)
         if side.pos is None:
             side.pos = offset
         elif offset != side.pos:
@@ -477,6 +493,35 @@ class WebSocketDecoder:
         side.last = _where(index, offset + n - 1)
         index.release(side.pos - len(side.hbuf))
         return out
+
+    def hol_marks(self) -> list[tuple[str, str, int, int, float, float]]:
+        """Head-of-line marks (see :mod:`inspector.analysis.units`): each message some of whose bytes
+        were delivered later than they arrived (held behind missing TCP bytes), with its longest wait,
+        and each message with bytes in the run that filled the hole (the messages whose bytes were lost,
+        delivered as they arrived)."""
+        return list(self._hol)
+
+    def _runs(self, side: _Side, direction: int, end: int, index: StreamIndex) -> None:
+        """Head-of-line bookkeeping per run fed: whether it waited, and whether the run before it
+        (completed by the same frame without waiting) filled the hole it waited behind."""
+        span = index.last
+        held = span if span is not None and span.end == end and span.delivered > span.arrival else None
+        if held is not None and side.hol_frame != held.frame:
+            side.hol_frame = held.frame
+            prev = side.run_span
+            if prev is not None and prev.frame == held.frame and prev.delivered <= prev.arrival:
+                for key, unit in side.run_done:
+                    self._mark(key, unit, direction, prev)
+                if side.msg is not None:
+                    side.msg.lost = prev
+        self._held = held
+        side.run_span = span
+        if side.run_done:
+            side.run_done = []
+
+    def _mark(self, key: str, unit: str, direction: int, span: Span) -> None:
+        if len(self._hol) < _MAX_HOL_MARKS:
+            self._hol.append((key, unit, direction, span.frame, span.delivered, span.arrival))
 
     def gap(self, direction: int, offset: int, length: int, index: StreamIndex) -> list[Event]:
         """Missing bytes: skipped if they fall inside a frame's payload, else this direction stops."""
@@ -690,6 +735,9 @@ class WebSocketDecoder:
                  out: list[Event]) -> None:
         msg = side.msg
         assert msg is not None
+        held = self._held
+        if held is not None and (msg.held is None or held.delivered - held.arrival > msg.held.delivered - msg.held.arrival):
+            msg.held = held
         if msg.bad is not None:
             return
         if not msg.compressed:
@@ -793,6 +841,11 @@ class WebSocketDecoder:
         side.messages += 1
         if known and msg.size is not None:
             side.message_bytes += msg.size
+        size = _size(msg.size) if known and msg.size is not None else "size unknown"
+        key, unit = f"ws:{direction}:{side.messages}", f"ws message #{side.messages} {name} ({msg.kind}, {size})"
+        if msg.lost is not None or msg.held is not None:
+            self._mark(key, unit, direction, msg.lost or msg.held)
+        side.run_done.append((key, unit))
         out.append(WsMessage(
             frame=frame, ts=ts, conn=conn, direction=name, kind=msg.kind,
             size=msg.size if known else None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from .streamindex import Span, StreamIndex
 from .tcp_analysis import M32, gt_seq
@@ -35,6 +36,40 @@ MAX_RESENT_RECORDS = 64
 #: delivered spans remembered so a retransmission can tell what was sent after its original
 RECENT_SPANS = 128
 HOL_FILL, HOL_HELD, HOL_GAP = 0, 1, 2
+
+# Where a direction is not reassembled (no decoder claimed the connection, or summary mode stopped
+# reassembling an opaque one), TCP's own sequence analysis still sees every segment: each
+# retransmitted or out-of-order segment (``record_fill``) keeps a copy of the segments of its
+# direction not yet acknowledged (their sequence range, time and frame: Wireshark's unacked list),
+# which is what a hole's episode needs (inspector.analysis.hol rebuilds the runs from it).
+# Bounded per direction: MAX_FILL_RECORDS records, MAX_FILL_ENTRIES segments each, FILL_BUDGET in all.
+MAX_FILL_RECORDS = 64
+MAX_FILL_ENTRIES = 512
+FILL_BUDGET = 8192
+
+
+def record_fill(tcp: Any, d: int, frame: int, ts: float, seq: int, seglen: int) -> None:
+    """A segment of direction ``d`` went back below the highest sequence seen (a retransmission or an
+    out-of-order arrival): remember it with the unacknowledged segments around it.
+
+    Called by :class:`~.tcp.TcpState` for flagged segments only, never per packet.
+    """
+    fills = tcp.fills[d]
+    if len(fills) >= MAX_FILL_RECORDS:
+        return
+    fwd, rev = tcp.an[d], tcp.an[1 - d]
+    base = rev.lastack if rev.lastack else seq
+    entries = []
+    for e in fwd.unacked:
+        if 0 < (e[1] - base) & M32 < 0x80000000:  # ends after what the peer acknowledged
+            entries.append((e[0], e[1], e[2], e[3]))
+            if len(entries) >= MAX_FILL_ENTRIES:
+                break
+    used = sum(len(f[5]) for f in fills)
+    if used + len(entries) > FILL_BUDGET:
+        return
+    fills.append((frame, ts, seq, (seq + seglen) & M32, base, tuple(entries)))
+
 
 # deliver(data, offset, span) and gap(offset, length, span)
 DeliverFn = Callable[[bytes, int, Span], None]

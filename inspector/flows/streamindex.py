@@ -86,6 +86,11 @@ class StreamIndex:
         return len(self._spans) - self._lo
 
     @property
+    def last(self) -> Span | None:
+        """The span added last (the run a decoder is being fed right now), None when empty."""
+        return self._spans[-1] if self._spans else None
+
+    @property
     def end(self) -> int:
         """Offset just past the last recorded byte (0 when empty)."""
         return self._spans[-1].end if self._spans else 0

@@ -12,15 +12,18 @@ import struct
 from collections.abc import Callable
 from functools import partial
 
-from .reassembly import Reassembler
+from .reassembly import Reassembler, record_fill
 from .streamindex import Span
-from .tcp_analysis import ACK, ANY_RETRANSMISSION, FIN, M32, REUSED_PORTS, RST, SYN, FlowAnalysis, analyze, flag_names, gt_seq
+from .tcp_analysis import (ACK, ANY_RETRANSMISSION, FAST_RETRANSMISSION, FIN, M32, OUT_OF_ORDER, RETRANSMISSION,
+                           REUSED_PORTS, RST, SYN, FlowAnalysis, analyze, flag_names, gt_seq)
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 
 #: how many ACK RTT samples a connection keeps (count/min/sum cover the rest)
 MAX_RTT_SAMPLES = 2048
+#: segments that went back below the highest sequence seen: kept for HOL where nothing reassembles
+_REFILL = RETRANSMISSION | FAST_RETRANSMISSION | OUT_OF_ORDER
 
 
 class TcpOptions:
@@ -110,6 +113,7 @@ class TcpState:
         "rtt_min",
         "rtt_samples",
         "mismatches",
+        "fills",
     )
 
     def __init__(self) -> None:
@@ -138,6 +142,7 @@ class TcpState:
         self.rtt_min: float | None = None
         self.rtt_samples: list[tuple[float, float, int]] = []  # (ts, rtt, frame)
         self.mismatches = 0
+        self.fills: tuple[list, list] = ([], [])  # see reassembly.record_fill
 
     # ------------------------------------------------------------------ facts
 
@@ -201,6 +206,8 @@ class TcpState:
                     self.rtt_samples.append((ts, rtt, frame))
             if bits:
                 self._account(bits, None, ts, frame)
+                if bits & _REFILL and seglen:
+                    record_fill(self, d, frame, ts, seq, seglen)
             return bits, rtt
         syn = flags & SYN
         if syn and not flags & ACK and fwd.base_set and seq == fwd.base_seq:
@@ -273,6 +280,8 @@ class TcpState:
 
         if bits or rtt is not None:
             self._account(bits, rtt, ts, frame)
+            if bits & _REFILL and seglen and not syn:
+                record_fill(self, d, frame, ts, seq, seglen)
         return bits, rtt
 
     def _account(self, bits: int, rtt: float | None, ts: float, frame: int) -> None:
