@@ -150,6 +150,54 @@ def analyze(
     nextseq_fwd = fwd.nextseq
     sfr = flags & 7  # FIN|SYN|RST
 
+    if (not sfr and seq == nextseq_fwd and nextseq_fwd and window and flags & ACK
+            and (seglen > 1 or (not seglen and ack != fwd.lastack))):
+        # Fast path for most segments: in-order data, or a pure ACK that moves the ACK
+        # number, on a non-zero window.  These rule out by themselves the zero-window,
+        # lost-segment, keep-alive, duplicate-ACK, retransmission and out-of-order
+        # checks below, so only the rest is done, with the same results (Wireshark's
+        # order is kept where one check reads what another writes).
+        if seglen:
+            rws = rev.win_scale
+            if rws != -1:
+                shift = 0 if rev.is_first_ack or rws == -2 else rws
+                if (seq + seglen) & M32 == (rev.lastack + (rev.window << shift)) & M32:
+                    ta = WINDOW_FULL
+            if ack != fwd.lastack:
+                fwd.lastnondupack = frame
+                fwd.dupacknum = 0
+        else:
+            fwd.lastnondupack = frame
+            fwd.dupacknum = 0
+        rmax = rev.maxseqtobeacked
+        if rmax and ((rmax - ack) & M32) >= _HALF:
+            rnext = rev.nextseq
+            if ((rmax - rnext) & M32) >= _HALF:
+                rev.maxseqtobeacked = rnext
+                ta |= ACK_LOST_PACKET
+            else:
+                if rev.dupacknum == 0:
+                    ta |= ACK_LOST_PACKET
+                rev.dupacknum = -1
+        if seglen:
+            rlast = rev.lastack
+            if rlast and ((rlast - seq - seglen) & M32) < _HALF:
+                ta |= SPURIOUS_RETRANSMISSION
+            nextseq_fwd = (seq + seglen) & M32
+            unacked = fwd.unacked
+            if len(unacked) < MAX_UNACKED:
+                unacked.append([seq, nextseq_fwd, ts, frame])
+            fwd.nextseq = nextseq_fwd
+            fwd.nextseqframe = frame
+            fwd.nextseqtime = ts
+        if seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
+            fwd.maxseqtobeacked = nextseq_fwd
+        fwd.window = window
+        fwd.lastack = ack
+        fwd.lastacktime = ts
+        fwd.lastsegmentflags = ta
+        return ta, _acked(rev.unacked, ack, ts)
+
     # ZERO WINDOW PROBE: exactly one byte at nextseq while the peer's window is 0.
     if seglen == 1 and seq == nextseq_fwd and rev.window == 0:
         ta = ZERO_WINDOW_PROBE
@@ -245,8 +293,12 @@ def analyze(
     # list is in sending order, so popping from the front is equivalent for
     # everything but reordered entries, which go once they reach the front.
     # With several exact matches Wireshark keeps the oldest's time, as we do.
+    return ta, _acked(rev.unacked, ack, ts)
+
+
+def _acked(unacked: deque[list], ack: int, ts: float) -> float | None:
+    """Drop the entries ``ack`` covers from the front; the RTT of an exact match, or None."""
     rtt = None
-    unacked = rev.unacked
     while unacked:
         entry = unacked[0]
         unext = entry[1]
@@ -257,4 +309,4 @@ def analyze(
         if rtt is None and unext == ack:
             rtt = ts - entry[2]
         unacked.popleft()
-    return ta, rtt
+    return rtt
