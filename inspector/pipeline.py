@@ -28,7 +28,7 @@ from .errors import DecodeError
 from .flows.connection import DECODING, IDLE, NO_DECODER, UNDECIDED, Connection, sender_is_client
 from .flows.streamindex import Span
 from .flows.tcp import TcpState
-from .flows.tcp_analysis import ACK, REUSED_PORTS, SYN, flag_names
+from .flows.tcp_analysis import ACK, FIN, REUSED_PORTS, SYN, flag_names
 from .keylog import KeyLog
 from .net.ip import Fragments, format_addr, parse_ip
 from .net.link import LINK_TYPES
@@ -246,7 +246,7 @@ class Pipeline:
                 flags: int, seglen: int, data: bytes, p: int) -> None:
         """Hand a segment's payload (at ``data[p:]``) and its ACK to the reassemblers."""
         # the captured payload may be shorter than seglen (snap length): the rest is a gap
-        if (seglen or flags & SYN) and tcp.stream_segment(d, seq, flags, seglen, data[p : p + seglen], frame, ts):
+        if (seglen or flags & (SYN | FIN)) and tcp.stream_segment(d, seq, flags, seglen, data[p : p + seglen], frame, ts):
             self._emit(ev.Note(frame=frame, ts=ts, conn=conn.id, layer="tcp", severity="warning",
                                direction=ev.DIRECTIONS[d],
                                message="retransmitted bytes differ from the original transmission"))
@@ -270,7 +270,7 @@ class Pipeline:
         self.connections.append(conn)
         self._register(conn, client, server)
         # Reassemble from the start; dropped again if no decoder claims the stream.
-        conn.tcp.attach_streams(partial(self._deliver, conn), partial(self._gap, conn))
+        conn.tcp.attach_streams(partial(self._deliver, conn), partial(self._gap, conn), partial(self._end, conn))
         return conn, 0 if from_client else 1
 
     def _register(self, conn: Connection, client: tuple[bytes, int], server: tuple[bytes, int]) -> None:
@@ -333,6 +333,13 @@ class Pipeline:
             self._guard(conn, lambda: conn.decoder.gap(d, off, length, index), span.frame, span.delivered)
         elif conn.decoder_state == UNDECIDED and len(conn.early_gaps) < 64:
             conn.early_gaps.append((d, off, length, span))
+
+    def _end(self, conn: Connection, d: int, frame: int, ts: float) -> None:
+        """Direction ``d`` ended with a FIN and every byte before it was delivered."""
+        if conn.decoder_state == DECODING:
+            end = getattr(conn.decoder, "end", None)
+            if end is not None:
+                self._guard(conn, lambda: end(d, frame, ts), frame, ts)
 
     # ------------------------------------------------------------------ udp
 

@@ -23,6 +23,7 @@ class Recorder:
         self.data: list[bytearray] = [bytearray(), bytearray()]
         self.spans: list[list[Span]] = [[], []]
         self.gaps: list[tuple[int, int, int]] = []
+        self.ends: list[tuple[int, int]] = []  # (direction, frame) of each FIN, once reached
         self.finished = False
 
     def feed(self, direction, data, offset, index):
@@ -34,6 +35,10 @@ class Recorder:
 
     def gap(self, direction, offset, length, index):
         self.gaps.append((direction, offset, length))
+        return []
+
+    def end(self, direction, frame, ts):
+        self.ends.append((direction, frame))
         return []
 
     def finish(self):
@@ -61,6 +66,35 @@ def test_lossy_streams_are_exactly_what_was_sent(lossy_pcap: str) -> None:
     pattern = bytes(range(256)) * (600_000 // 256 + 1)
     assert bytes(rec.data[1]) == pattern[:600_000]
     assert rec.finished
+    # each direction's end is told once, in the frame of its FIN (tshark's tcp.flags.fin)
+    fins = tshark_fields(lossy_pcap, ["frame.number", "tcp.dstport"], display_filter="tcp.flags.fin == 1")
+    assert sorted(f for _, f in rec.ends) == sorted(int(r[0]) for r in fins)
+    assert sorted(d for d, _ in rec.ends) == [0, 1]
+
+
+def test_a_fin_before_a_hole_ends_the_stream_when_the_hole_fills() -> None:
+    """Edge case fed by hand: the FIN (and data before it) arrive while earlier bytes are
+    missing; the stream ends in the frame whose retransmission fills the hole."""
+    from inspector.flows.reassembly import Reassembler
+
+    ends: list[tuple[int, float]] = []
+    r = Reassembler(lambda data, off, span: None, lambda off, n, span: None, lambda f, ts: ends.append((f, ts)))
+    r.start(1000)
+    r.segment(1000, b"a" * 10, 10, 1, 0.1)
+    r.segment(1020, b"c" * 10, 10, 3, 0.3)  # 1010..1019 lost
+    r.fin_at(1030, 4, 0.4)
+    assert ends == []
+    r.segment(1010, b"b" * 10, 10, 5, 0.5)  # the retransmission fills the hole
+    assert ends == [(5, 0.5)]
+    r.fin_at(1030, 6, 0.6)  # a retransmitted FIN is not a second end
+    assert ends == [(5, 0.5)]
+    # a hole the peer ACKed past (data missing from the capture) ends the stream too
+    ends.clear()
+    r = Reassembler(lambda data, off, span: None, lambda off, n, span: None, lambda f, ts: ends.append((f, ts)))
+    r.start(0)
+    r.fin_at(10, 2, 0.2)  # FIN with nothing delivered before it
+    r.skip_to(10, 3, 0.3)
+    assert ends == [(3, 0.3)]
 
 
 def test_bytes_behind_a_hole_wait_for_the_retransmission(lossy_pcap: str) -> None:

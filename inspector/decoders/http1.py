@@ -43,7 +43,7 @@ from collections import deque
 from typing import Any
 
 from ..events import C2S, DIRECTIONS, S2C, Event, HttpRequest, HttpResponse, Malformed, Note
-from ..flows.streamindex import StreamIndex
+from ..flows.streamindex import Span, StreamIndex
 from .base import DecodeContext, StreamDecoder
 from .http_exchange import BodyObserverFactory, Headers, HttpExchange, UpgradeFactory
 
@@ -251,6 +251,16 @@ class Http1Decoder:
         r.buf.clear()
         r.base = end
         r.state = "resync"
+        return out
+
+    def end(self, direction: int, frame: int, ts: float) -> list[Event]:
+        """The direction's stream ended with a FIN in ``frame``: a close-delimited body is
+        complete there (RFC 9112 §6.3, rule 8), where tshark reports the response too."""
+        out: list[Event] = []
+        r = self.readers[direction]
+        if r.state == "close" and r.msg is not None and r.index is not None:
+            end = r.base + len(r.buf)
+            self._message_done(r, end, out, at=Span(end, end, frame, ts, ts, frame))
         return out
 
     def finish(self) -> list[Event]:
@@ -616,12 +626,14 @@ class Http1Decoder:
 
     # ------------------------------------------------------------------ completion
 
-    def _message_done(self, r: _Reader, end: int, out: list[Event], switching: bool = False) -> None:
+    def _message_done(self, r: _Reader, end: int, out: list[Event], switching: bool = False,
+                      at: Span | None = None) -> None:
+        """``r``'s message ends before stream offset ``end``; it completed in the span of its
+        last byte, or in ``at`` (the FIN that ended a close-delimited body)."""
         msg = r.msg
         assert msg is not None
         r.msg = None
-        last = max(end - 1, msg.start)
-        span = self._locate(r, last)
+        span = at if at is not None else self._locate(r, max(end - 1, msg.start))
         ex = msg.exchange
         if r.direction == C2S:
             ex.request_end_ts = span.delivered

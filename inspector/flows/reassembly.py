@@ -71,9 +71,10 @@ def record_fill(tcp: Any, d: int, frame: int, ts: float, seq: int, seglen: int) 
     fills.append((frame, ts, seq, (seq + seglen) & M32, base, tuple(entries)))
 
 
-# deliver(data, offset, span) and gap(offset, length, span)
+# deliver(data, offset, span), gap(offset, length, span) and end(frame, ts)
 DeliverFn = Callable[[bytes, int, Span], None]
 GapFn = Callable[[int, int, Span], None]
+EndFn = Callable[[int, float], None]
 
 
 class Reassembler:
@@ -95,9 +96,11 @@ class Reassembler:
         "hol",
         "resent",
         "_recent",
+        "on_end",
+        "fin",
     )
 
-    def __init__(self, deliver: DeliverFn, on_gap: GapFn) -> None:
+    def __init__(self, deliver: DeliverFn, on_gap: GapFn, on_end: EndFn | None = None) -> None:
         self.next_seq: int | None = None  # absolute seq of the next in-order byte
         self.offset = 0  # stream offset of next_seq
         # seq -> (data as captured, frame, arrival ts, length on the wire)
@@ -114,6 +117,8 @@ class Reassembler:
         self.hol: list[tuple[int, Span]] = []  # head-of-line records (see MAX_HOL_RECORDS)
         self.resent: list[tuple[int, int, int, float, int, tuple[Span, ...]]] = []
         self._recent: deque[Span] = deque(maxlen=RECENT_SPANS)
+        self.on_end = on_end  # told once every byte before the FIN was delivered
+        self.fin: int | None = None  # the FIN's sequence number, until the stream reaches it
 
     def start(self, seq: int) -> None:
         """The stream's first byte has sequence number ``seq`` (ISN + 1 after a SYN)."""
@@ -152,7 +157,21 @@ class Reassembler:
         self._deliver_run(payload, seglen, frame, ts, ts)
         if self._ooo:
             self._drain(frame, ts)
+        elif self.fin is not None:
+            self._check_end(frame, ts)
         return differs
+
+    def fin_at(self, seq: int, frame: int, ts: float) -> None:
+        """A FIN at ``seq``: the stream ends there (reported once every earlier byte is in)."""
+        if self.fin is None and self.on_end is not None:
+            self.fin = seq & M32
+            self._check_end(frame, ts)
+
+    def _check_end(self, frame: int, ts: float) -> None:
+        """Report the end if the stream reached the FIN (in the frame that completed it)."""
+        if self.fin is not None and self.fin == self.next_seq and self.on_end is not None:
+            on_end, self.on_end = self.on_end, None
+            on_end(frame, ts)
 
     def _deliver_run(self, payload: bytes, seglen: int, frame: int, arrival: float, now: float,
                      arrival_frame: int | None = None) -> None:
@@ -212,7 +231,7 @@ class Reassembler:
                         item_seq = s
                         break
                 if item_seq is None:
-                    return
+                    break
                 data, f, arrival, seglen = ooo.pop(item_seq)
                 self._ooo_bytes -= len(data)
                 cut = (nxt - item_seq) & M32
@@ -224,6 +243,8 @@ class Reassembler:
                 data, f, arrival, seglen = item
                 self._ooo_bytes -= len(data)
             self._deliver_run(data, seglen, frame, arrival, now, f)
+        if self.fin is not None:
+            self._check_end(frame, now)
 
     def skip_to(self, seq: int, frame: int, now: float) -> None:
         """Bytes before ``seq`` will never arrive: declare gaps and deliver what is buffered."""

@@ -301,13 +301,15 @@ class TcpState:
 
     # ------------------------------------------------------------------ streams
 
-    def attach_streams(self, deliver: Callable[[int, bytes, int, Span], None], gap: Callable[[int, int, int, Span], None]) -> None:
-        """Start reassembling both directions, handing bytes and gaps to the callbacks."""
+    def attach_streams(self, deliver: Callable[[int, bytes, int, Span], None], gap: Callable[[int, int, int, Span], None],
+                       end: Callable[[int, int, float], None] | None = None) -> None:
+        """Start reassembling both directions, handing bytes, gaps and the FIN's arrival
+        (``end(direction, frame, ts)``, once all bytes before it are in) to the callbacks."""
         for d in (0, 1):
             if self.reasm[d] is None:
                 # Stream offset 0 is the byte after the SYN when we see it
                 # (stream_segment), else the first byte seen.
-                self.reasm[d] = Reassembler(partial(deliver, d), partial(gap, d))
+                self.reasm[d] = Reassembler(partial(deliver, d), partial(gap, d), None if end is None else partial(end, d))
 
     def stream_segment(self, d: int, seq: int, flags: int, seglen: int, payload: bytes, frame: int, ts: float) -> bool:
         """Feed a segment's payload to direction ``d``'s reassembler (if attached)."""
@@ -318,12 +320,14 @@ class TcpState:
             if r.next_seq is None:
                 r.start((seq + 1) & M32)
             seq = (seq + 1) & M32  # TFO data follows the SYN's sequence number
+        differs = False
         if seglen:
             differs = r.segment(seq, payload, seglen, frame, ts)
             if differs:
                 self.mismatches += 1
-            return differs
-        return False
+        if flags & FIN:
+            r.fin_at(seq + seglen, frame, ts)
+        return differs
 
     def acked(self, d: int, ack: int, frame: int, ts: float) -> None:
         """Direction ``d`` ACKed ``ack``: bytes of the other direction before it will never
