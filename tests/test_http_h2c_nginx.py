@@ -124,21 +124,25 @@ def test_flow_control_stall_recomputed_from_packets(h2c):
     rows = tshark_json(h2c["pcap"], ["frame.number", "frame.time_epoch", "tcp.stream", "tcp.srcport", "http2.type",
                                      "http2.streamid", "http2.length", "http2.window_update.window_size_increment"],
                        decode_as=[f"tcp.port=={h2c['port']},http2"], display_filter="tcp.stream == 0 && http2")
-    sent = 0
+    # the connection window as RFC 9113 §6.9 keeps it: 65,535 less server DATA plus the client's
+    # stream-0 WINDOW_UPDATEs; a stall starts when DATA empties it and ends at the next update
+    window = 65535
     start = end = None
     for row in rows:
         ts = float(row["frame.time_epoch"][0])
         from_server = int(row["tcp.srcport"][0]) == h2c["port"]
         incs = iter(row.get("http2.window_update.window_size_increment", []))
         for t, sid, length in zip(row["http2.type"], row["http2.streamid"], row["http2.length"]):
-            if t == "0" and from_server and start is None:
-                sent += int(length)
-                if sent >= 65535:
+            if t == "0" and from_server:
+                window -= int(length)
+                if window <= 0 and start is None:
                     start = ts
             elif t == "8":
-                inc = next(incs)
-                if not from_server and sid == "0" and start is not None and end is None:
-                    end = ts
+                inc = int(next(incs))
+                if not from_server and sid == "0":
+                    window += inc
+                    if start is not None and end is None:
+                        end = ts
     assert start is not None and end is not None
     stalls = [e for e in h2c["conns"][0].events if isinstance(e, Http2Stall)]
     assert stalls and stalls[0].stream == 0 and stalls[0].direction == "s2c"
