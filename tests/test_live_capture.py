@@ -209,3 +209,56 @@ def test_filter_compiles_without_capture_rights_to_the_same_program():
                            sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(compile_bpf("lo", "tcp port 8443 or udp port 53"))
+
+
+@async_test
+async def test_live_view_shows_the_rtt_ledger_while_capturing(tmp_path):
+    """The end-of-capture analyses run during a live capture too: once curl's HTTP/2 request over TLS 1.3
+    has completed, its connection shows the RTT ledger (row and annotation panel) while the capture goes
+    on, and that ledger is the one `summary` computes on the finished capture file."""
+    import json
+
+    from tui.app import NetinspectApp
+    from tui.sources import LiveSource
+
+    keylog = tmp_path / "keys.log"
+    keylog.touch()
+    out = tmp_path / "ledger.pcapng"
+    with tui_live.servers(tmp_path) as ports:
+        capture = LiveCapture("lo", f"tcp port {ports.tls}")
+        writer = PcapngWriter(str(out), capture.linktype, "lo")
+        source = LiveSource(capture, KeyLog(), str(keylog), writer)
+        app = NetinspectApp(source)
+        loop = asyncio.get_running_loop()
+
+        def ledger():
+            rows = app.model.rows
+            return rows[0].summary.get("ledger") if rows else None
+
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.3)
+            await loop.run_in_executor(None, tui_live.tls_h2, ports, keylog)
+            await wait_until(pilot, lambda: ledger() and ledger()[-1]["step"] == "request", timeout=10)
+            # still live: the capture runs and the model has not been finished
+            assert source.thread.is_alive() and not app.model.done
+            live_ledger = ledger()
+            assert [s["step"] for s in live_ledger] == ["tcp", "tls", "request"]
+            row = app.model.rows[0]
+            assert row.setup == "1+1" and row.stack == "TCP › TLS 1.3 › h2"
+            await pilot.press("enter")  # the connection view: the annotation panel lists the ledger
+            await wait_until(pilot, lambda: any(a.text.startswith("ledger[0] step=tcp")
+                                                for a in app.screen.annotations.items))
+            texts = [a.text for a in app.screen.annotations.items]
+            assert any(t.startswith("ledger[1] step=tls") for t in texts), texts
+            assert any(t.startswith("ledger[2] step=request") for t in texts), texts
+            await pilot.press("q")
+            await pilot.press("q")
+        source.finished.wait(10)
+        writer.close(source.secrets_text())
+    proc = subprocess.run([sys.executable, "-m", "inspector", "summary", str(out), "--json"], capture_output=True,
+                          text=True, check=True)
+    (conn,) = json.loads(proc.stdout)["connections"]
+    final = conn["ledger"]
+    assert [(s["step"], s["rtts"]) for s in final] == [(s["step"], s["rtts"]) for s in live_ledger]
+    for a, b in zip(final, live_ledger):
+        assert abs(a["ms"] - b["ms"]) < 1e-6
