@@ -182,10 +182,13 @@ async def test_event_keys_follow_vim_and_arrows():
         assert events.cursor == events.count - 1
         await pilot.press("g")
         assert events.cursor == 0
-        # the first three events are the handshake segments, as tshark numbers and flags them
+        # the first three events are the handshake segments, as tshark numbers and flags them; the RTT
+        # ledger's TCP step comes next, where the handshake completed (not after every other event)
         rows = _tshark("tcp-handshake", ["frame.number", "tcp.flags.str"])
-        assert [events.event_at(i).frame for i in range(3)] == [1, 2, 3]
-        assert [events.event_at(i).flags for i in range(3)] == ["S", "SA", "A"]
+        first = [events.event_at(i) for i in range(4)]
+        assert [e.frame for e in first[:3]] == [1, 2, 3]
+        assert [e.flags for e in first[:3]] == ["S", "SA", "A"]
+        assert (first[3].layer, first[3].type, first[3].step) == ("analysis", "ledger", "tcp")
         assert [r[1].strip("·") for r in rows[:3]] == ["S", "A··S", "A"]
         # the timeline cursor follows the selected event
         await pilot.press("j")

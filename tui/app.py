@@ -11,23 +11,36 @@ then redraw from the model (only the rows in view).  Screens:
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 
-from inspector.filter import Filter
-
-from .commands import NetinspectCommands
 from .messages import ModelReplaced, Progress, SourceFailed
-from inspector.timeline import CaptureModel
-from .screens.connection import ConnectionScreen
 from .screens.connections import ConnectionsScreen
-from .screens.help import HelpScreen
-from .screens.sequence import SequenceScreen
-from .screens.walkthrough import WalkthroughScreen
 from .sources import FileSource, Source
+
+if TYPE_CHECKING:
+    from textual.command import Provider
+
+    from inspector.filter import Filter
+    from inspector.timeline import CaptureModel
+
+# Only the first screen is imported up front: the connection view, sequence diagram, help,
+# walkthrough and command palette load when first used (the first screen comes sooner).
+
+
+def _commands() -> type[Provider]:
+    from .commands import NetinspectCommands
+
+    return NetinspectCommands
+
+
+def _is_screen(screen: Any, *names: str) -> bool:
+    """Is ``screen`` one of these screen classes (by name: their modules may not be loaded yet)?"""
+    return any(cls.__name__ in names and cls.__module__.startswith("tui.screens.") for cls in type(screen).__mro__)
 
 
 class NetinspectApp(App[int]):
@@ -35,7 +48,7 @@ class NetinspectApp(App[int]):
 
     CSS_PATH = "netinspect.tcss"
     TITLE = "netinspect"
-    COMMANDS = App.COMMANDS | {NetinspectCommands}
+    COMMANDS = App.COMMANDS | {_commands}
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
         Binding("f", "toggle_follow", "Follow"),
@@ -45,6 +58,7 @@ class NetinspectApp(App[int]):
     def __init__(self, source: Source, ansi: bool = False, walkthrough: Any = None) -> None:
         super().__init__()
         self.source = source
+        source.first_paint = threading.Event()  # the worker waits for the first rows to be on screen
         self.walkthrough = walkthrough  #: an inspector.walkthroughs.Walkthrough to step through, if any
         self.model: CaptureModel = source.new_model()
         self.follow = source.live  #: jump to the newest connection/event as they arrive
@@ -97,7 +111,9 @@ class NetinspectApp(App[int]):
         self.fraction = message.fraction
         first_done = message.done and not self.done
         self.done = message.done
-        if first_done and self.walkthrough is not None and not isinstance(self.screen, WalkthroughScreen):
+        if first_done and self.walkthrough is not None and not _is_screen(self.screen, "WalkthroughScreen"):
+            from .screens.walkthrough import WalkthroughScreen
+
             self.push_screen(WalkthroughScreen(self.walkthrough))
             return
         screen = self.screen
@@ -126,16 +142,20 @@ class NetinspectApp(App[int]):
     def open_connection(self, cid: int) -> None:
         if self.model.row(cid) is None:
             return
-        while isinstance(self.screen, (ConnectionScreen, SequenceScreen, HelpScreen)):
+        from .screens.connection import ConnectionScreen
+
+        while _is_screen(self.screen, "ConnectionScreen", "SequenceScreen", "HelpScreen"):
             self.pop_screen()
         self.push_screen(ConnectionScreen(cid))
 
     def open_sequence(self, cid: int, view: list[int] | None = None, index: int | None = None) -> None:
+        from .screens.sequence import SequenceScreen
+
         self.push_screen(SequenceScreen(cid, view, index))
 
     def sequence_of_current(self) -> None:
         screen = self.screen
-        if isinstance(screen, ConnectionScreen):
+        if _is_screen(screen, "ConnectionScreen"):
             screen.action_sequence()
         elif isinstance(screen, ConnectionsScreen):
             cid = screen.list.selected_id()
@@ -158,7 +178,7 @@ class NetinspectApp(App[int]):
     def apply_filter(self, flt: Filter | None) -> None:
         """Filter what the current screen lists (connections, or the connection's events)."""
         screen: Any = self.screen
-        if isinstance(screen, ConnectionScreen):
+        if _is_screen(screen, "ConnectionScreen"):
             screen.filter = flt
             screen._show_events(keep=False)
             screen.events.move_cursor(0)
@@ -167,7 +187,9 @@ class NetinspectApp(App[int]):
             screen.apply_filter(flt)
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        if not _is_screen(self.screen, "HelpScreen"):
+            from .screens.help import HelpScreen
+
             self.push_screen(HelpScreen())
 
     def action_toggle_follow(self) -> None:

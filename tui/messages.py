@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from inspector.timeline import CaptureModel
+if TYPE_CHECKING:
+    from inspector.timeline import CaptureModel
 
 
 @dataclass

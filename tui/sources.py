@@ -58,6 +58,9 @@ class Source:
         #: the UI just got input: the worker waits until then, so the answer to a key is not
         #: slowed down by decoding competing for the interpreter (time.monotonic() seconds)
         self.yield_until = 0.0
+        #: set by a UI once it has painted the first rows: until then (at most a second) the worker
+        #: waits after its first rows, so the first screen is not slowed down by decoding (None: no UI)
+        self.first_paint: threading.Event | None = None
 
     def interactive(self, seconds: float = 0.25) -> None:
         """Called by the UI on user input (any thread)."""
@@ -107,6 +110,8 @@ class Source:
                 interval = max(0.1, min(model.publish_cost * 5, 1.0))
                 last = now
                 host.source_progress(self._text(name, model, "loading"), consumed / size if size else None, False)
+                if self.first_paint is not None and model.rows and not self.first_paint.is_set():
+                    self.first_paint.wait(1.0)
             self._yield()
         model.finish()
         host.source_progress(self._text(name, model, ""), 1.0, True)
@@ -124,6 +129,9 @@ class FileSource(Source):
         super().__init__(keylog)
         self.path = path
         self.label = os.path.basename(path)
+
+    def new_model(self) -> CaptureModel:
+        return CaptureModel(self.keylog, capture_path=self.path)  # frame bytes read back from the file
 
     def _run(self, host: Host) -> None:
         reader = CaptureReader(self.path, on_secrets=self.keylog.add_text)

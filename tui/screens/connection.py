@@ -97,6 +97,7 @@ class ConnectionScreen(Screen[None]):
         """Show connection ``cid`` (also used by [ and ])."""
         self.cid = cid
         model = self.ni.model
+        self._layout = model.layout
         row = model.row(cid)
         origin = row.start if row is not None else model.first_ts
         self.origin = origin
@@ -194,6 +195,9 @@ class ConnectionScreen(Screen[None]):
         app = self.ni
         self.query_one(StatusBar).update(app.status_text, app.fraction, app.done)
         model = app.model
+        if model.layout != self._layout:
+            self._relayout()
+            return
         events = model.events_of(self.cid)
         row = model.row(self.cid)
         if self.timeline_model.update(events, row.summary if row else None, limit=_TIMELINE_STEP):
@@ -214,6 +218,18 @@ class ConnectionScreen(Screen[None]):
         self._refresh_side()
         if self._shown_index is None and self.events.count:
             self._show_detail()
+
+    def _relayout(self) -> None:
+        """The analyses' events moved to their frames at the end of loading: rebuild, keeping the selection."""
+        index = self.events.event_index(self.events.cursor)
+        remap = self.ni.model.remap.get(self.cid)
+        flt = self.filter
+        self.load(self.cid)
+        if flt is not None:
+            self.filter = flt
+            self._show_events(keep=False)
+        if index is not None and remap is not None and index < len(remap):
+            self.select_event(remap[index])
 
     def model_replaced(self) -> None:
         self.load(self.cid)

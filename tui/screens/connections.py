@@ -11,8 +11,6 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from inspector.filter import Filter
-
 from ..widgets.connection_list import ConnectionList
 from ..widgets.detail_tree import DetailTree
 from ..widgets.filter_bar import FilterBar
@@ -20,6 +18,8 @@ from ..widgets.status_bar import StatusBar
 from ..widgets.virtual_list import VirtualList
 
 if TYPE_CHECKING:
+    from inspector.filter import Filter
+
     from ..app import NetinspectApp
 
 
@@ -69,6 +69,9 @@ class ConnectionsScreen(Screen[None]):
             self.run_filter(self.filter)
         lst = self.list
         lst.refresh_rows()
+        painted = app.source.first_paint
+        if lst.count and painted is not None and not painted.is_set():
+            self.call_after_refresh(painted.set)
         if app.follow and lst.count:
             lst.move_cursor(lst.count - 1)
         self._title()
@@ -152,7 +155,7 @@ class ConnectionsScreen(Screen[None]):
         model = self.ni.model
         passing = set()
         for row in list(model.rows):
-            if flt.match_connection(row.summary, model.events_of(row.id)):
+            if flt.match_connection(model.full_summary(row.id) or row.summary, model.events_of(row.id)):
                 passing.add(row.id)
         self.app.call_from_thread(self._filter_done, flt, passing)
 

@@ -48,6 +48,7 @@ class SequenceScreen(Screen[None]):
 
     def on_mount(self) -> None:
         model = self.ni.model
+        self._layout = model.layout
         row = model.row(self.cid)
         origin = row.start if row else model.first_ts
         # no RTT gutter on loopback, where the RTT (tens of microseconds) is no unit of anything
@@ -75,6 +76,15 @@ class SequenceScreen(Screen[None]):
     def data_changed(self) -> None:
         app = self.ni
         self.query_one(StatusBar).update(app.status_text, app.fraction, app.done)
+        if app.model.layout != self._layout:  # the analyses' events moved to their frames: redraw
+            remap = app.model.remap.get(self.cid)
+            index = self.diagram.current_index()
+            if remap is not None:
+                if self.view is not None:
+                    self.view = sorted(remap[i] for i in self.view if i < len(remap))
+                self.start_index = remap[index] if index is not None and index < len(remap) else None
+            self.on_mount()
+            return
         if self.view is None:
             self.diagram.grow()
 

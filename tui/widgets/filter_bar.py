@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Label
 
-from inspector.filter import Filter, FilterError
+if TYPE_CHECKING:  # the filter language is imported when a filter is first applied
+    from inspector.filter import Filter
 
 PLACEHOLDER = 'filter: http2.stream == 5 · tls.sni contains "example" · hol · tcp.analysis.retransmission'
 
@@ -63,6 +66,8 @@ class FilterBar(Vertical):
             self.remove_class("-open")
             self.post_message(self.Applied(None))
             return
+        from inspector.filter import Filter, FilterError
+
         try:
             flt = Filter(text)
         except FilterError as e:
