@@ -26,6 +26,7 @@ capinfos), and whether all four counts agree.  Needs root (AF_PACKET, nft).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -41,6 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 TABLE = "netinspect_live"
+H2LOAD = shutil.which("h2load") or "h2load"
 
 
 # --------------------------------------------------------------------------- traffic
@@ -100,13 +102,12 @@ def nft(*args: str, stdin: str | None = None) -> str:
     return subprocess.run(["nft", *args], input=stdin, capture_output=True, text=True, check=True).stdout
 
 
-def counter_start(port: int) -> None:
+def counter_start(ports: list[int]) -> None:
+    rules = "".join(f"    tcp sport {p} counter\n    tcp dport {p} counter\n" for p in ports)
     nft("-f", "-", stdin=f"""table inet {TABLE} {{
   chain out {{
     type filter hook output priority 0; policy accept;
-    tcp sport {port} counter
-    tcp dport {port} counter
-  }}
+{rules}  }}
 }}
 """)
 
@@ -169,34 +170,62 @@ def count_with_reader(path: str) -> int:
     return n
 
 
-def run(pps: float, seconds: float, conns: int, size: int, outdir: str, keep: bool) -> dict:
+def run(pps: float, seconds: float, conns: int, size: int, outdir: str, keep: bool, h2load_rps: int = 0) -> dict:
     port = free_port()
     out = os.path.join(outdir, "live-load.pcapng")
-    counter_stop()
-    counter_start(port)
-    cmd = [*netinspect_cmd(), "live", "-i", "lo", "-f", f"tcp port {port}", "-w", out, "--no-view"]
-    live = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    try:
+    keys = os.path.join(outdir, "h2load.keys")
+    with contextlib.ExitStack() as stack:
+        ports = [port]
+        if h2load_rps:
+            sys.path.insert(0, str(HERE))
+            import make_captures  # sibling script: nginx with HTTP/2 over TLS 1.3
+
+            ports.append(stack.enter_context(make_captures.nginx_tls(Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="netinspect-live-nginx-"))))))
+        bpf = " or ".join(f"tcp port {p}" for p in ports)
+        counter_stop()
+        counter_start(ports)
+        stack.callback(counter_stop)
+        cmd = [*netinspect_cmd(), "live", "-i", "lo", "-f", bpf, "-w", out, "--no-view"]
+        if h2load_rps:
+            cmd += ["--keylog", keys]
+        errpath = os.path.join(outdir, "live.stderr")
+        with open(errpath, "w") as err:
+            live = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
+        stack.callback(lambda: live.poll() is None and live.kill())
+        deadline = time.monotonic() + 30
         # capturing once the socket is bound and filtered ("capturing on lo ..." on stderr)
-        line = live.stderr.readline()
-        if "capturing on" not in line:
-            raise SystemExit(f"netinspect live did not start: {line}{live.stderr.read()}")
+        while "capturing on" not in Path(errpath).read_text():
+            if live.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"netinspect live did not start: {Path(errpath).read_text()}")
+            time.sleep(0.05)
         t0 = time.perf_counter()
+        h2load = None
+        if h2load_rps:
+            clients = 4
+            h2load = subprocess.Popen([H2LOAD, "-c", str(clients), "-m", "1", "-t", "1", "--rps",
+                                       str(max(1, h2load_rps // clients)), "-D", str(int(seconds)),
+                                       f"https://127.0.0.1:{ports[1]}/live-load"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      env=dict(os.environ, SSLKEYLOGFILE=keys))
         gen = subprocess.run([sys.executable, __file__, "--generate", str(port), "--pps", str(pps),
                               "--seconds", str(seconds), "--conns", str(conns), "--size", str(size)],
                              capture_output=True, text=True, check=True)
         generated = json.loads(gen.stdout)
+        h2 = None
+        if h2load is not None:
+            h2out = h2load.communicate(timeout=seconds + 60)[0]
+            m = re.search(r"requests: .*?(\d+) succeeded, (\d+) failed", h2out)
+            h2 = {"succeeded": int(m.group(1)), "failed": int(m.group(2))} if m else {"output": h2out[-500:]}
         time.sleep(1.0)  # the last FINs and ACKs
         sent = counter_read()
         stop = time.perf_counter()
         live.send_signal(signal.SIGINT)
-        stdout, stderr = live.communicate(timeout=max(120.0, seconds * 3))
+        _pid, status, usage = os.wait4(live.pid, 0)
+        live.returncode = os.waitstatus_to_exitcode(status)
         exited = time.perf_counter()
         wall = exited - t0
-    finally:
-        if live.poll() is None:
-            live.kill()
-        counter_stop()
+        stderr = Path(errpath).read_text()
     m = re.search(r"(\d+) packets captured on lo, (\d+) dropped by the kernel.*wrote .* \((\d+) packets", stderr)
     if not m:
         raise SystemExit(f"no capture report from netinspect (exit {live.returncode}):\n{stderr}")
@@ -207,6 +236,7 @@ def run(pps: float, seconds: float, conns: int, size: int, outdir: str, keep: bo
         "seconds": round(generated["seconds"], 2),
         "connections": conns,
         "exchanges": generated["exchanges"],
+        "h2load_requests": h2,
         "packets_sent": sent,
         "pps_generated": round(sent / generated["seconds"]),
         "captured": captured,
@@ -216,10 +246,12 @@ def run(pps: float, seconds: float, conns: int, size: int, outdir: str, keep: bo
         "file_tshark": count_with_tshark(out),
         "file_capinfos": count_with_capinfos(out),
         "netinspect_exit": live.returncode,
+        "netinspect_cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "netinspect_peak_mb": round(usage.ru_maxrss / 1024),
         "stop_to_exit_s": round(exited - stop, 2),
         "decode_lag_s": float(lag.group(1)) if lag else None,
         "wall_s": round(wall, 1),
-        "load_avg": os.getloadavg(),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
     }
     counts = [result[k] for k in ("packets_sent", "captured", "written", "file_reader", "file_tshark", "file_capinfos")]
     result["all_counts_equal"] = len({c for c in counts if c is not None}) == 1
@@ -237,6 +269,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60, help="how long (default 60)")
     ap.add_argument("--conns", type=int, default=16, help="TCP connections the exchanges are spread over")
     ap.add_argument("--size", type=int, default=64, help="bytes per request and per response")
+    ap.add_argument("--h2load", type=int, default=0, metavar="RPS",
+                    help="also HTTP/2 over TLS 1.3: h2load (4 clients) to nginx at this many requests/s, "
+                         "decrypted live with h2load's key log")
     ap.add_argument("--keep", metavar="DIR", help="keep the written capture in DIR")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--generate", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -248,7 +283,7 @@ def main() -> int:
         print("live_load.py needs root (AF_PACKET capture and an nftables counter)", file=sys.stderr)
         return 2
     outdir = args.keep or tempfile.mkdtemp(prefix="netinspect-live-load-")
-    result = run(args.pps, args.seconds, args.conns, args.size, outdir, bool(args.keep))
+    result = run(args.pps, args.seconds, args.conns, args.size, outdir, bool(args.keep), args.h2load)
     if not args.keep:
         shutil.rmtree(outdir, ignore_errors=True)
     if args.json:
@@ -259,6 +294,9 @@ def main() -> int:
         print(f"captured {result['captured']:,}, kernel drops {result['kernel_drops']}, written {result['written']:,}; "
               f"file: reader {result['file_reader']:,}, tshark {result['file_tshark']}, "
               f"capinfos {result['file_capinfos']}")
+        if result["h2load_requests"]:
+            print(f"h2load: {result['h2load_requests']}")
+        print(f"netinspect: {result['netinspect_cpu_s']} s CPU, peak {result['netinspect_peak_mb']} MB")
         print(f"exit {result['netinspect_exit']}, {result['stop_to_exit_s']} s from SIGINT to exit"
               + (f", decoding {result['decode_lag_s']} s behind at the stop" if result['decode_lag_s'] is not None else "")
               + f"; load {' '.join(f'{x:.2f}' for x in result['load_avg'])}")
