@@ -156,6 +156,17 @@ def check_summary(ni: Path, ts: Path, meta: dict) -> str:
     return f"{verdict}: tshark {conns} conns/{frames:,} pkts, netinspect {ni_conns} conns/{ni_pkts:,} pkts"
 
 
+def check_view(ni: Path, ts: Path, meta: dict) -> str:
+    """The UI loaded every frame; its first screen and load times (from view.py's JSON)."""
+    try:
+        r = json.loads(ni.read_text())
+    except ValueError as e:
+        return f"view.py output unreadable: {e!r}"
+    verdict = "same" if r.get("frames") == meta["packets"] else "DIFFER"
+    return (f"{verdict}: {r.get('frames', 0):,} frames loaded; first screen {r['first_screen_s']} s "
+            f"(CPU {r['first_screen_cpu_s']} s), fully loaded {r['load_s']} s, {r['events']:,} events")
+
+
 def check_h2(ni: Path, ts: Path, meta: dict) -> str:
     """Both tools decrypted and decoded every request's headers."""
     ts_requests = sum(line.split("\t")[1].split(",").count(":method")
@@ -186,6 +197,7 @@ class Bench:
     to_devnull: bool = False  # output too big to keep
     floor: bool = False  # also time floor.py: the least per-packet work in pure Python
     max_repeat: int = 99  # for benchmarks whose tshark side takes a minute and GBs
+    command: Callable[[Path, Path], list[str]] | None = None  # the whole netinspect command, if not a verb
 
 
 TCP_FIELDS = ["frame.number", "frame.time_epoch", "tcp.stream", "tcp.flags.str", "tcp.seq", "tcp.ack",
@@ -236,6 +248,13 @@ BENCHES: list[Bench] = [
           lambda p, k: [TSHARK, "-n", "-r", str(p), "-o", f"tls.keylog_file:{k}", "-T", "fields",
                         *_fields(TCP_FIELDS + H2_FIELDS)],
           target=None, quick=False, to_devnull=True, max_repeat=1),
+    Bench("view-1m", "tls-1m",
+          "scale (issues 8, 10): the UI (view.py, headless) until the first screen and fully loaded, vs tshark "
+          "reading the same TCP fields of every frame",
+          lambda p, k: [],
+          lambda p, k: [TSHARK, "-n", "-r", str(p), "-T", "fields", *_fields(TCP_FIELDS)],
+          target=None, quick=False, check=check_view, max_repeat=1,
+          command=lambda p, k: [sys.executable, str(HERE / "view.py"), str(p)]),
 ]
 
 
@@ -278,7 +297,7 @@ def run_bench(b: Bench, ni: list[str] | None, repeat: int, tmp: Path, log) -> Re
     res = Result(b, meta)
     tools = {"tshark": b.tshark(spec.pcap, spec.keylog)}
     if ni:
-        tools["netinspect"] = ni + b.netinspect(spec.pcap, spec.keylog)
+        tools["netinspect"] = b.command(spec.pcap, spec.keylog) if b.command else ni + b.netinspect(spec.pcap, spec.keylog)
     if b.floor:
         tools["py-floor"] = [sys.executable, str(HERE / "floor.py"), str(spec.pcap)]
     outs = {t: Path(os.devnull) if b.to_devnull else tmp / f"{b.name}.{t}.out" for t in tools}

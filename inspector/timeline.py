@@ -446,6 +446,15 @@ class EventLog(Sequence[Event]):
             return self._h_ts[slot]
         return self._obj[slot].ts
 
+    def segment_at(self, i: int) -> tuple[str, str, tuple[str, ...], float, int] | None:
+        """(direction, flags, analysis, ts, len) of event ``i`` if it is a TCP segment, without building it."""
+        ref = self._ref[i]
+        if ref & 3 != _SEG:
+            return None
+        slot = ref >> 2
+        direction, flags, analysis = self._codes.values[self._s_code[slot]]
+        return direction, flags, analysis, self._s_ts[slot], self._s_len[slot]
+
     def _build(self, ref: int) -> Event:
         kind, slot = ref & 3, ref >> 2
         if kind == _OBJ:

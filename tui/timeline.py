@@ -188,7 +188,17 @@ class TimelineModel:
         if t_min is None:
             t_min = t_max = events[self.seen].ts
         add = self._add
+        segment = getattr(events, "segment_at", None)  # an EventLog: TCP segments read from its columns
         for i in range(self.seen, n):
+            seg = segment(i) if segment is not None else None
+            if seg is not None:
+                ts = seg[3]
+                if ts < t_min:
+                    t_min = ts
+                elif ts > t_max:
+                    t_max = ts
+                self._tcp_seg(*seg, i)
+                continue
             e = events[i]
             ts = e.ts
             if ts < t_min:
@@ -272,9 +282,11 @@ class TimelineModel:
             self._note(e, i)
 
     def _tcp(self, e: Any, i: int, arrow: str) -> None:
-        flags, analysis, ts = e.flags, e.analysis, e.ts
-        lane = self.lanes.get(("tcp", e.direction)) or self.lane(("tcp", e.direction), f"tcp {arrow}",
-                                                                 (1, 0 if e.direction == "c2s" else 1))
+        self._tcp_seg(e.direction, e.flags, e.analysis, e.ts, e.len, i)
+
+    def _tcp_seg(self, direction: str, flags: str, analysis: tuple[str, ...], ts: float, length: int, i: int) -> None:
+        lane = self.lanes.get(("tcp", direction)) or self.lane(("tcp", direction), f"tcp {'→' if direction == 'c2s' else '←'}",
+                                                               (1, 0 if direction == "c2s" else 1))
         if analysis and ("lost_segment" in analysis):
             lane.add(ts, P_LOSS, "L", "bold red", i)
         elif analysis and any("retransmission" in a for a in analysis):
@@ -289,7 +301,7 @@ class TimelineModel:
             lane.add(ts, P_CONTROL, "S", "cyan", i)
         elif "F" in flags:
             lane.add(ts, P_CONTROL, "F", "cyan", i)
-        elif e.len:
+        elif length:
             lane.add(ts, P_DATA, "█", "", i)
         else:
             lane.add(ts, P_ACK, "·", "dim", i)
@@ -299,7 +311,7 @@ class TimelineModel:
         elif "S" in flags and "A" in flags and self._synack is None:
             self._synack = ts
         elif (not self._tcp_done and self._syn is not None and self._synack is not None
-              and e.direction == "c2s" and "A" in flags and "S" not in flags):
+              and direction == "c2s" and "A" in flags and "S" not in flags):
             self._tcp_done = True
             rtt = self.summary.get("tcp", {}).get("irtt_ms") if isinstance(self.summary.get("tcp"), dict) else None
             label = "TCP 1 RTT" + (f" {rtt:.1f}ms" if rtt else "")

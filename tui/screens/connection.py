@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 #: a filter over more events than this runs in a worker thread
 _SYNC_FILTER = 20000
 #: events the timeline takes per step (the rest follows on a timer, keeping keys answered)
-_TIMELINE_STEP = 15000
+_TIMELINE_STEP = 5000
 
 
 class ConnectionScreen(Screen[None]):

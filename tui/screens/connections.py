@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from inspector.filter import Filter
 
     from ..app import NetinspectApp
+
+
+def _preload_screens() -> None:
+    from . import connection, help, sequence  # noqa: F401
 
 
 class ConnectionsScreen(Screen[None]):
@@ -71,11 +76,16 @@ class ConnectionsScreen(Screen[None]):
         lst.refresh_rows()
         painted = app.source.first_paint
         if lst.count and painted is not None and not painted.is_set():
-            self.call_after_refresh(painted.set)
+            self.call_after_refresh(self._first_paint_done, painted)
         if app.follow and lst.count:
             lst.move_cursor(lst.count - 1)
         self._title()
         self._preview(force=False)
+
+    def _first_paint_done(self, painted: threading.Event) -> None:
+        painted.set()
+        # the other screens were left out of the start-up: load them now, before anyone presses Enter
+        self.set_timer(0.05, _preload_screens)
 
     def model_replaced(self) -> None:
         self.list.attach(self.ni.model)
