@@ -262,7 +262,7 @@ class Http2Decoder:
         side = self.sides[direction]
         out: list[Event] = []
         held = index.last
-        if held is not None and held.delivered > held.arrival and side.ready:
+        if held is not None and held[4] > held[3] and side.ready:  # delivered after it arrived
             self._held(side, data, offset, held)  # rare: only runs that waited behind a TCP hole
         if side.ready and offset == side.base + side.pos and side.pos == len(side.buf) and data:
             # hot path: everything before was consumed and these bytes follow on

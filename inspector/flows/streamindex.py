@@ -31,12 +31,14 @@ class Span(NamedTuple):
 class StreamIndex:
     """Ordered spans of one stream direction, released as decoders consume them."""
 
-    __slots__ = ("_starts", "_spans", "_lo")
+    __slots__ = ("_starts", "_spans", "_lo", "last")
 
     def __init__(self) -> None:
         self._starts: list[int] = []
         self._spans: list[Span] = []
         self._lo = 0  # index of the first live span (released ones are dropped in bulk)
+        #: the span added last (the run a decoder is being fed right now), None when empty
+        self.last: Span | None = None
 
     def add(self, span: Span) -> None:
         """Record a span; spans arrive in stream order and never overlap.
@@ -47,6 +49,7 @@ class StreamIndex:
         """
         self._starts.append(span.start)
         self._spans.append(span)
+        self.last = span
         if len(self._spans) - self._lo > MAX_SPANS:
             self.release(self._spans[self._lo + MAX_SPANS // 2].start)
 
@@ -84,11 +87,6 @@ class StreamIndex:
 
     def __len__(self) -> int:
         return len(self._spans) - self._lo
-
-    @property
-    def last(self) -> Span | None:
-        """The span added last (the run a decoder is being fed right now), None when empty."""
-        return self._spans[-1] if self._spans else None
 
     @property
     def end(self) -> int:
