@@ -36,7 +36,7 @@ def analyze(pipe: Any) -> list[ev.Event]:
     rtts: dict[int, RttUnit | None] = {}
     units: dict[int, Units] = {}
     results: dict[int, tuple[ledger.Ledger, str | None]] = {}
-    by_server: dict[tuple, list[tuple[Any, ledger.Ledger]]] = {}  # earlier connections per server endpoint
+    by_server: dict[tuple, ledger.ServerHistory] = {}  # earlier connections per server endpoint
     last_start: dict[bytes, float] = {}  # server address -> start of the latest connection to it
     episodes: dict[int, list[hol.Episode]] = {}
     for conn in conns:
@@ -48,9 +48,11 @@ def analyze(pipe: Any) -> list[ev.Event]:
             led = ledger.build(conn, rtt, u, dns, last_start)
             last_start[conn.addrs[1]] = conn.start
             server = (conn.transport, conn.addrs[1], conn.ports[1])
-            same = by_server.setdefault(server, [])
+            same = by_server.get(server)
+            if same is None:
+                same = by_server[server] = ledger.ServerHistory()
             ledger.what_ifs(led, conn, same)
-            same.append((conn, led))
+            same.add(conn, led)
             found: list[hol.Episode] = []
             note = None
             if conn.tcp is not None:

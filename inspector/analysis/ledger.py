@@ -173,25 +173,55 @@ def _request_steps(conn: Any, led: Ledger, rtt: RttUnit | None, units: Units, we
         led.setup_rtts += 1
 
 
-def what_ifs(led: Ledger, conn: Any, earlier: list[tuple[Any, Ledger]]) -> None:
+class ServerHistory:
+    """The connections to one server endpoint so far, as :func:`what_ifs` reads them: the latest
+    one and the latest with a TLS 1.3 ticket, per server name (two connections are to the same
+    server unless both know a server name and the names differ).
+
+    Keeping every earlier connection and filtering them for each new one made the analysis
+    quadratic in the connections to one server (200k tiny connections: hours instead of seconds).
+    """
+
+    __slots__ = ("last", "ticketed")
+
+    def __init__(self) -> None:
+        self.last: dict[str | None, tuple[Any, Ledger]] = {}
+        self.ticketed: dict[str | None, tuple[Any, Ledger]] = {}
+
+    def add(self, conn: Any, led: Ledger) -> None:
+        """Record a connection (connections are added in id order)."""
+        name = led.server_name or None
+        self.last[name] = (conn, led)
+        if led.tls13_tickets:
+            self.ticketed[name] = (conn, led)
+
+    @staticmethod
+    def latest(table: dict[str | None, tuple[Any, Ledger]], led: Ledger) -> tuple[Any, Ledger] | None:
+        """The latest entry of ``table`` whose server name is compatible with ``led``'s."""
+        name = led.server_name or None
+        found = table.values() if name is None else [e for e in (table.get(name), table.get(None)) if e is not None]
+        return max(found, key=lambda e: e[0].id, default=None)
+
+
+def what_ifs(led: Ledger, conn: Any, earlier: ServerHistory) -> None:
     """Fill ``led.what_if`` from the steps and the connections to the same server before this one."""
     rtt = led.rtt.seconds if led.rtt else None
     steps = {s.step: s for s in led.steps}
     tls = steps.get("tls")
     if tls is not None and tls.detail.get("version") in ("1.2", "1.1", "1.0") and tls.rtts >= 2:
         led.what_if.append(_what("TLS 1.3 would have saved 1 RTT", 1, rtt))
-    same = [(c, lg) for c, lg in earlier if _same_server(c, lg, conn, led)]
     if tls is not None and tls.detail.get("version") == "1.3" and tls.rtts >= 1 and "early_data" not in tls.detail:
-        ticketed = [c for c, lg in same if lg.tls13_tickets]
+        ticketed = earlier.latest(earlier.ticketed, led)
         if tls.detail.get("resumed"):
             led.what_if.append(_what("0-RTT (this resumed session could have carried the request as early data) "
                                      "would have let the request leave 1 RTT earlier", 1, rtt))
         elif ticketed:
             led.what_if.append(_what(
-                f"0-RTT (resuming connection {ticketed[-1].id}'s TLS session, if the server accepts early data) "
+                f"0-RTT (resuming connection {ticketed[0].id}'s TLS session, if the server accepts early data) "
                 "would have let the request leave 1 RTT earlier", 1, rtt))
+    same = earlier.latest(earlier.last, led)
     if same and led.setup_rtts:
-        prev, prev_led = same[-1]
+        prev, prev_led = same
         # a connection handed over to WebSocket cannot take another request
         upgraded = any(s.step == "ws-upgrade" for s in prev_led.steps)
         if prev_led.last_activity <= conn.start and not upgraded:
@@ -209,14 +239,6 @@ def _what(text: str, n: float, rtt: float | None) -> WhatIf:
     if saved is not None:
         text = f"{text} ({saved:.0f} ms)"
     return WhatIf(text, n, saved)
-
-
-def _same_server(other: Any, other_led: Ledger, conn: Any, led: Ledger) -> bool:
-    if other.transport != conn.transport or other.addrs[1] != conn.addrs[1] or other.ports[1] != conn.ports[1]:
-        return False
-    if led.server_name and other_led.server_name and led.server_name != other_led.server_name:
-        return False
-    return True
 
 
 def _num(n: float) -> str:

@@ -133,8 +133,12 @@ def _ctx(keys: bytes = b"", port: int = 443, events: bool = True) -> DecodeConte
                          facts={"events": events})
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|b'[^']*'")
+
+
 def _norm(text: str) -> str:
-    return _DIGITS.sub("#", text)[:80]
+    """A reason without its numbers and quoted input (so echoed bytes do not make new signatures)."""
+    return _DIGITS.sub("#", _QUOTED.sub("''", text))[:60]
 
 
 def _take(events: Any, out: Outcome, layers: frozenset[str]) -> None:
