@@ -15,7 +15,7 @@ from typing import Any
 from .. import events as ev
 from . import hol, ledger
 from .rtt import RttUnit, quic_rtt, tcp_rtt
-from .units import Units, layers, quic_of
+from .units import Units, quic_of
 
 FACT = "analysis"
 
@@ -35,7 +35,7 @@ def analyze(pipe: Any) -> list[ev.Event]:
     dns = getattr(getattr(pipe, "registry", None), "dns", None)
     rtts: dict[int, RttUnit | None] = {}
     units: dict[int, Units] = {}
-    results: dict[int, tuple[ledger.Ledger, str | None]] = {}
+    results: dict[int, ledger.Ledger] = {}
     by_server: dict[tuple, ledger.ServerHistory] = {}  # earlier connections per server endpoint
     last_start: dict[bytes, float] = {}  # server address -> start of the latest connection to it
     episodes: dict[int, list[hol.Episode]] = {}
@@ -54,14 +54,13 @@ def analyze(pipe: Any) -> list[ev.Event]:
             ledger.what_ifs(led, conn, same)
             same.add(conn, led)
             found: list[hol.Episode] = []
-            note = None
             if conn.tcp is not None:
                 found += hol.tcp_episodes(conn, rtt, u)
                 found += hol.pipelining_episodes(conn, rtt, u)
             found += hol.flow_control_episodes(conn, rtt, u)
             found += hol.quic_episodes(conn, u)
             episodes[conn.id] = found
-            results[conn.id] = (led, note)
+            results[conn.id] = led
         except Exception as exc:  # noqa: BLE001 - an analysis bug must not lose the capture's other results
             out.append(_failed(conn, exc))
     try:
@@ -72,7 +71,7 @@ def analyze(pipe: Any) -> list[ev.Event]:
     for conn in conns:
         if conn.id not in results:
             continue
-        led, note = results[conn.id]
+        led = results[conn.id]
         eps = sorted(episodes.get(conn.id, []), key=lambda e: e.start)
         rtt = rtts.get(conn.id)
         keys: dict[str, Any] = {
@@ -82,8 +81,6 @@ def analyze(pipe: Any) -> list[ev.Event]:
             "what_if": [w.to_dict() for w in led.what_if],
             "hol": [e.to_dict() for e in eps],
         }
-        if note:
-            keys["hol_note"] = note
         conn.ctx.facts[FACT] = keys
         out += _events(conn, led, eps)
     return out

@@ -112,9 +112,12 @@ def _from_analysis(tcp: Any, d: int) -> tuple[list[tuple[int, Span]], list[tuple
     the hole (a receiver's view: FILL and HELD runs).  An acknowledged original left the list:
     a spurious retransmission delivers nothing and has no episode."""
     isn = tcp.an[d].base_seq
+    fin = tcp.fin_seq[d]
+    # the analysis counts a FIN as one sequence number (a SYN is never in these lists): not a byte
+    last = (fin - isn - 1) & M32 if fin is not None else M32
 
     def off(seq: int) -> int:
-        return (seq - isn - 1) & M32
+        return min((seq - isn - 1) & M32, last)
 
     records: list[tuple[int, Span]] = []
     resent: list[tuple] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.capture import TSHARK, tshark_fields
@@ -92,6 +92,8 @@ class Record:
 
     frames: list[int]
     streams: list[int]
+    #: streams whose HEADERS or END_STREAM DATA frame the record carried (what an exchange marks)
+    heads_or_ends: list[int] = field(default_factory=list)
 
 
 def reassembled_records(path: str, frame: int, options: list[str]) -> list[Record]:
@@ -119,16 +121,31 @@ def reassembled_records(path: str, frame: int, options: list[str]) -> list[Recor
             records.append(Record(frames, []))
     # each record's plaintext is its own data source: its first HTTP/2 frame starts at position 0
     groups: list[list[int]] = []
+    marks: list[list[int]] = []
     for proto in packet.iter("proto"):
         if proto.get("name") != "http2":
             continue
         if int(proto.get("pos")) == 0 or not groups:
             groups.append([])
-        groups[-1] += [int(f.get("show")) for f in proto.iter("field") if f.get("name") == "http2.streamid"]
+            marks.append([])
+        ftype = end_stream = None
+        for f in proto.iter("field"):  # per frame: type, flags, then the stream id
+            name = f.get("name")
+            if name == "http2.type":
+                ftype = f.get("show")
+            elif name == "http2.flags.end_stream":
+                end_stream = f.get("show")
+            elif name == "http2.streamid":
+                sid = int(f.get("show"))
+                groups[-1].append(sid)
+                if ftype == "1" or (ftype == "0" and end_stream == "1"):
+                    marks[-1].append(sid)
+                ftype = end_stream = None
     app = [r for r in records]
     assert len(groups) <= len(app)
-    for rec, streams in zip(app[len(app) - len(groups):], groups):
+    for rec, streams, ends in zip(app[len(app) - len(groups):], groups, marks):
         rec.streams = sorted(set(streams))
+        rec.heads_or_ends = sorted(set(ends))
     return records
 
 
