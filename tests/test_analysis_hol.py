@@ -258,7 +258,7 @@ def test_websocket_sender_view_waits_by_segment() -> None:
 
 
 CLEAN = ["tcp-handshake", "tls12-vs-tls13", "tls13-resumption-0rtt", "http2-multiplex", "http3-multiplex",
-         "websocket", "grpc", "dns-then-connect", "push-feed"]
+         "websocket", "grpc", "dns-then-connect", "push-feed", "tcp-fastopen"]
 
 
 @pytest.mark.parametrize("name", CLEAN)

@@ -136,3 +136,15 @@ def test_connection_no_decoder_claims(lossy_pcap: str) -> None:
     sent = [ep for ep in conn["hol"] if ep["direction"] == "c2s"]
     assert all(ep["view"].startswith("sender") for ep in sent)
     assert sorted(f for ep in sent for f in ep["lost"]["resent_frames"]) == sorted(int(r[0]) for r in rows)
+
+
+@pytest.mark.parametrize("name", ["tls12-vs-tls13", "tls13-resumption-0rtt", "http2-multiplex", "dns-then-connect"])
+def test_clean_opaque_captures_have_no_episodes(name: str) -> None:
+    """Without keys (so from the sequence analysis): a capture tshark finds no loss or reordering in
+    has no episode."""
+    path = sample(f"{name}.pcap")
+    assert tshark_fields(path, ["frame.number"], display_filter="tcp.analysis.retransmission || "
+                         "tcp.analysis.out_of_order || tcp.analysis.lost_segment") == []
+    conns, out = _decode(path)
+    assert any(c.decoder_state == IDLE for c in conns)
+    assert all(c.get("hol", []) == [] for c in out)
