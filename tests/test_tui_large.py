@@ -174,4 +174,6 @@ def test_first_screen_keys_and_peak_memory_of_the_view(big_capture, tmp_path):
     # streams: seconds on a busy machine (measured 1.5-3.7 s at load 6), a known limit
     assert keys["down"]["median_ms"] < 250 and keys["up"]["median_ms"] < 250, keys
     assert keys["enter"]["median_ms"] < 6000 and keys["escape"]["median_ms"] < 3000, keys
-    assert r["peak_rss_mb"] < 200, r
+    # a ceiling (Textual ~60 MB, the HTTP/2 decoder's ~1 KB per request, the event columns); what
+    # separates compact from per-object storage is test_events_are_kept_compactly
+    assert r["peak_rss_mb"] < 250, r
