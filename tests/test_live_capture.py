@@ -261,4 +261,6 @@ async def test_live_view_shows_the_rtt_ledger_while_capturing(tmp_path):
     final = conn["ledger"]
     assert [(s["step"], s["rtts"]) for s in final] == [(s["step"], s["rtts"]) for s in live_ledger]
     for a, b in zip(final, live_ledger):
-        assert abs(a["ms"] - b["ms"]) < 1e-6
+        # the same steps from the same packets; times pass through a float of epoch seconds (~0.24 us
+        # apart at today's dates) on the way to the file, which may move the last digit of a rounded ms
+        assert abs(a["ms"] - b["ms"]) <= 0.0011
