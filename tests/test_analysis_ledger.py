@@ -201,3 +201,36 @@ def test_reuse_what_if_on_sequential_connections() -> None:
         assert w["saved_rtts"] == 1 and w["saved_ms"] == pytest.approx(_ms(ack - syn), abs=TOL_MS)
     # connections 4-6 opened together: the ones after the first had no idle connection to take
     assert not any(w["text"].startswith("reusing") for c in conns[5:7] for w in c["what_if"])
+
+
+def _ledger_frames(name: str) -> dict[tuple[int, str], int]:
+    """Our export's ledger events: (connection, step) -> frame."""
+    from inspector.events import LedgerStep
+    from inspector.keylog import KeyLog
+    from inspector.pipeline import decode_file
+
+    keys = SAMPLES / f"{name}.keys"
+    events: list = []
+    decode_file(sample(f"{name}.pcap"), keylog=KeyLog.from_file(str(keys)) if keys.exists() else None,
+                on_event=events.append)
+    return {(e.conn, e.step): e.frame for e in events if isinstance(e, LedgerStep)}
+
+
+@pytest.mark.parametrize("name", ["tls12-vs-tls13", "http3-lossy"])
+def test_ledger_events_complete_where_their_step_did(name: str) -> None:
+    """A ledger step's event is placed in the frame where the step completed, as every event is:
+    the handshake's ACK (tcp), the server's Finished (tls: the record tshark decrypts it from),
+    the client's Finished (quic).  The step's time is that frame's time."""
+    path, opts = sample(f"{name}.pcap"), keylog_options(name)
+    ours = _ledger_frames(name)
+    if name.startswith("tls"):
+        for conn in (0, 1):
+            rows = tshark_fields(path, ["frame.number", "tcp.srcport", "tcp.flags", "tls.handshake.type"],
+                                 display_filter=f"tcp.stream=={conn}", options=opts)
+            ack = next(int(f) for f, sport, flags, _ in rows if sport != "443" and int(flags, 16) == 0x010)
+            fin = next(int(f) for f, sport, _, hs in rows if sport == "443" and "20" in hs.split(","))
+            assert ours[(conn, "tcp")] == ack and ours[(conn, "tls")] == fin
+    else:
+        rows = tshark_fields(path, ["frame.number"], display_filter="udp.dstport==443 && tls.handshake.type==20",
+                             options=opts)
+        assert ours[(0, "quic")] == int(rows[0][0])

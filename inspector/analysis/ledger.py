@@ -78,7 +78,8 @@ def build(conn: Any, rtt: RttUnit | None, units: Units, dns: Any = None,
             led.steps.append(Step("tcp", 0, 0.0, conn.first_frame, tcp.syn_ts or conn.start,
                                   {"tfo": True, "syn_data": syn_data}))
         elif tcp.irtt is not None:
-            led.steps.append(Step("tcp", 1, _ms(tcp.irtt), conn.first_frame, (tcp.syn_ts or conn.start) + tcp.irtt))
+            led.steps.append(Step("tcp", 1, _ms(tcp.irtt), tcp.irtt_frame or conn.first_frame,
+                                  (tcp.syn_ts or conn.start) + tcp.irtt))
             led.setup_rtts += 1
     tls = tls_of(decoder)
     if tls is not None and tls.client_hello is not None:
@@ -123,13 +124,15 @@ def _tls_step(tls: Any, led: Ledger, to_client: float, conn: Any) -> None:
         detail["resumed"] = True
     if info.get("early_data"):
         detail["early_data"] = info["early_data"]
+    frames = tls.frames
     if rtts == 0:
-        led.steps.append(Step("tls", 0, 0.0, conn.first_frame, start, detail))
+        led.steps.append(Step("tls", 0, 0.0, frames.get("client_hello", conn.first_frame), start, detail))
         return
     # the client may send application data once the server's Finished reaches it
     done = times.get("server_finished") or times.get("server_hello")
     ms = _ms(done - start + to_client) if done is not None else None
-    led.steps.append(Step("tls", rtts, ms, conn.first_frame, done or start, detail))
+    frame = frames.get("server_finished") if "server_finished" in times else frames.get("server_hello")
+    led.steps.append(Step("tls", rtts, ms, frame or frames.get("client_hello", conn.first_frame), done or start, detail))
     led.setup_rtts += rtts
 
 
@@ -146,7 +149,9 @@ def _quic_step(quic: Any, led: Ledger, conn: Any) -> None:
         detail["retry"] = True
     ms = 0.0 if rtts == 0 else info.get("handshake_ms")
     end = quic.client_finished_ts or quic.first_handshake_c2s_ts or quic.first_initial_ts
-    led.steps.append(Step("quic", rtts, ms, conn.first_frame, end, detail))
+    frame = (quic.client_finished_frame if quic.client_finished_ts else
+             quic.first_handshake_c2s_frame if quic.first_handshake_c2s_ts else quic.first_initial_frame)
+    led.steps.append(Step("quic", rtts, ms, frame or conn.first_frame, end, detail))
     led.setup_rtts += rtts
 
 

@@ -98,6 +98,7 @@ class TcpState:
         "syn_ts",
         "synack_ts",
         "first_rtt",
+        "irtt_frame",
         "ts_mru_syn",
         "fin",
         "fin_seq",
@@ -127,6 +128,7 @@ class TcpState:
         self.syn_ts: float | None = None
         self.synack_ts: float | None = None
         self.first_rtt = 0.0  # Wireshark's ts_first_rtt (iRTT); 0.0 while unknown
+        self.irtt_frame = 0  # the frame whose ACK gave the iRTT (the handshake's completion)
         self.ts_mru_syn = 0.0
         self.fin = [False, False]
         self.fin_seq: list[int | None] = [None, None]
@@ -192,6 +194,7 @@ class TcpState:
             if flags & ACK:
                 if not self.first_rtt and self.ts_mru_syn:
                     self.first_rtt = ts - self.ts_mru_syn
+                    self.irtt_frame = frame
                 fwd.is_first_ack = False
                 if d == 0 and not self.ack3 and self.synack:
                     self.ack3 = True
@@ -254,6 +257,7 @@ class TcpState:
         elif flags & ACK:
             if self.ts_mru_syn and not self.first_rtt:
                 self.first_rtt = ts - self.ts_mru_syn
+                self.irtt_frame = frame
             if fwd.is_first_ack:
                 fwd.is_first_ack = False
             if d == 0 and self.synack and not self.ack3:

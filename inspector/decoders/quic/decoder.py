@@ -181,6 +181,8 @@ class QuicDecoder:
         self.malformed = 0
         self.first_initial_ts: float | None = None
         self.client_finished_ts: float | None = None
+        # the frames of the three times above and below (where the ledger's quic step completes)
+        self.first_initial_frame = self.client_finished_frame = self.first_handshake_c2s_frame = 0
         self.first_1rtt_c2s_ts: float | None = None
         self.first_handshake_c2s_ts: float | None = None
         self.handshake_done_ts: float | None = None
@@ -292,6 +294,7 @@ class QuicDecoder:
             self.zero_rtt_sent = True
         elif ptype is QuicPacketType.HANDSHAKE and direction == C2S and self.first_handshake_c2s_ts is None:
             self.first_handshake_c2s_ts = ts
+            self.first_handshake_c2s_frame = frame
         self.initial_version_mismatch = None
         pn, payload, reason = self._open_long(direction, data, hdr)
         if self.initial_version_mismatch is not None:
@@ -303,6 +306,7 @@ class QuicDecoder:
         self._count(name, pn)
         if pn is not None and ptype is QuicPacketType.INITIAL and direction == C2S and self.first_initial_ts is None:
             self.first_initial_ts = ts
+            self.first_initial_frame = frame
         if pn is not None and ptype is QuicPacketType.ZERO_RTT:
             self.zero_rtt_pns.add(pn)
         if pn is not None or not self.cids.known(1 - direction):
@@ -638,6 +642,7 @@ class QuicDecoder:
             pass
         elif msg.name == "Finished" and direction == C2S and self.client_finished_ts is None:
             self.client_finished_ts = ts
+            self.client_finished_frame = frame
 
     def _transport_params(self, data: bytes | None, direction: int, frame: int, ts: float,
                           events: list[Event]) -> None:

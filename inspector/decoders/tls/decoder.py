@@ -152,6 +152,7 @@ class TlsDecoder:
         self.certificate: dict[str, Any] | None = None
         self.alerts: list[str] = []
         self.times: dict[str, float] = {}
+        self.frames: dict[str, int] = {}  #: the frame of each of ``times`` the ledger places a step at
         self._key_problem_reported = False
         self._no_key_reason: str | None = None
         self._tls12_unsupported: str | None = None
@@ -655,6 +656,7 @@ class TlsDecoder:
                 self.times.setdefault("client_finished", ts)
             else:
                 self.times.setdefault("server_finished", ts)
+                self.frames.setdefault("server_finished", frame)
         elif ctype == _ALERT:
             if len(self.alerts) < MAX_ALERTS_KEPT:
                 self.alerts.append(f"{side.name} encrypted")
@@ -717,7 +719,7 @@ class TlsDecoder:
     def _handshake_message(self, side: _Side, msg: Any, frame: int, ts: float, out: list[Event]) -> None:
         t = msg.msg_type
         if t == HandshakeType.CLIENT_HELLO and side.d == 0:
-            self._client_hello(msg, ts)
+            self._client_hello(msg, frame, ts)
         elif t == HandshakeType.SERVER_HELLO and side.d == 1:
             self._server_hello(msg, frame, ts, out)
         elif t == HandshakeType.ENCRYPTED_EXTENSIONS and side.d == 1:
@@ -744,10 +746,11 @@ class TlsDecoder:
         elif t == HandshakeType.NEW_SESSION_TICKET:
             self.tickets += 1
 
-    def _client_hello(self, msg: ClientHello, ts: float) -> None:
+    def _client_hello(self, msg: ClientHello, frame: int, ts: float) -> None:
         if self.client_hello is None:
             self.client_hello = msg
             self.times["client_hello"] = ts
+            self.frames["client_hello"] = frame
             if msg.sni:
                 self.ctx.facts["sni"] = msg.sni
             if msg.alpn:
@@ -788,6 +791,7 @@ class TlsDecoder:
         self.version = msg.version
         self.suite_id = msg.cipher_suite
         self.times.setdefault("server_hello", ts)
+        self.frames.setdefault("server_hello", frame)
         self.ctx.facts["tls_version"] = version_name(msg.version)
         ch = self.client_hello
         suite = SUITES.get(msg.cipher_suite)
@@ -877,6 +881,7 @@ class TlsDecoder:
             self.times.setdefault("client_finished", ts)
         else:
             self.times.setdefault("server_finished", ts)
+            self.frames.setdefault("server_finished", frame)
         if not tls13 or side.stage == "app":
             return
         suite = SUITES.get(self.suite_id) if self.suite_id is not None else None
