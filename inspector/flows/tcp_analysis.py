@@ -156,7 +156,9 @@ def analyze(
         # number, on a non-zero window.  These rule out by themselves the zero-window,
         # lost-segment, keep-alive, duplicate-ACK, retransmission and out-of-order
         # checks below, so only the rest is done, with the same results (Wireshark's
-        # order is kept where one check reads what another writes).
+        # order is kept where one check reads what another writes).  The ACK-lost check
+        # and the bookkeeping at the end repeat the general path's on purpose: a shared
+        # helper would cost a call per packet.
         if seglen:
             rws = rev.win_scale
             if rws != -1:
