@@ -33,7 +33,12 @@ class DecodeContext:
 
 
 class StreamDecoder(Protocol):
-    """Decodes the two ordered byte streams of one connection (TCP, or TLS plaintext)."""
+    """Decodes the two ordered byte streams of one connection (TCP, or TLS plaintext).
+
+    Optional: ``end(direction, frame, ts) -> list[Event]``, called once when a TCP
+    direction's FIN is reached with every byte before it delivered (``frame`` is the
+    frame that completed it); a decoder without it learns of the end in ``finish``.
+    """
 
     def feed(self, direction: int, data: bytes, offset: int, index: StreamIndex) -> list[Event]:
         """Take the next in-order ``data`` of ``direction``, starting at stream ``offset``.
