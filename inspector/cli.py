@@ -31,18 +31,24 @@ def _warn(message: str) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .output.summary import summaries, write_text
+    from .output.summary import connection_summary, summaries, write_text
     from .pipeline import decode_file
 
     pipe, reader = decode_file(args.capture, keylog=load_keylog(args.keylog))
-    conns = summaries(pipe.connections, pipe.registry)
     if reader.warning:
         _warn(f"{args.capture}: {reader.warning}")
     if args.json:
-        # one compact line: json's C encoder only runs without indent (3x faster on 30k requests)
-        sys.stdout.write(json.dumps({"capture": args.capture, "frames": pipe.frame, "connections": conns}))
-        sys.stdout.write("\n")
+        # one compact line: json's C encoder only runs without indent (3x faster on 30k requests);
+        # written a connection at a time, the same bytes as one json.dumps of the whole object
+        # without holding every record (and its text) at once: ~4 KB per connection less at the peak
+        out = sys.stdout
+        out.write(f'{{"capture": {json.dumps(args.capture)}, "frames": {pipe.frame}, "connections": [')
+        for i, conn in enumerate(pipe.connections):
+            out.write(", " if i else "")
+            out.write(json.dumps(connection_summary(conn, pipe.registry)))
+        out.write("]}\n")
     else:
+        conns = summaries(pipe.connections, pipe.registry)
         write_text(conns, sys.stdout, source=f"{args.capture} ({pipe.frame} frames)")
     return EXIT_OK
 

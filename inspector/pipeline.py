@@ -252,6 +252,24 @@ class Pipeline:
                                message="retransmitted bytes differ from the original transmission"))
         if flags & ACK:
             tcp.acked(d, ack, frame, ts)
+        if flags & FIN and not self.detail:
+            self._release_closed(tcp)
+
+    @staticmethod
+    def _release_closed(tcp: TcpState) -> None:
+        """Summary mode: a connection whose two streams both reached their FIN, every byte delivered and
+        nothing held, lost or resent, needs its reassemblers no more (buffers, the history retransmissions
+        are compared with, stream indexes: about 40% of what a closed tiny connection kept, see README).
+
+        The decoder and TCP's analysis stay, since the summary reads them; segments that still come are
+        analysed but not reassembled, as for an idle connection, and the HOL analysis reads TCP's own
+        records instead (empty for a connection without retransmissions or reordering)."""
+        for r in tcp.reasm:
+            if r is None or r.fin is None or r.on_end is not None or r.buffered or r.hol or r.resent or r.gaps:
+                return
+        if tcp.fills[0] or tcp.fills[1]:
+            return
+        tcp.reasm = [None, None]
 
     def _new_tcp(self, frame: int, ts: float, key: bytes, sport: int, dport: int, flags: int) -> tuple[Connection, int]:
         alen = (len(key) - 4) >> 1
