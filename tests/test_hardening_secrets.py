@@ -141,11 +141,17 @@ def _block_types(path: Path) -> list[int]:
     return types
 
 
-def test_live_write_without_a_key_log_embeds_no_secrets(tmp_path: Path) -> None:
-    """``live -w`` with neither ``--keylog`` nor ``$SSLKEYLOGFILE``: packets, and no Decryption Secrets Block."""
+@pytest.mark.parametrize("environment_keylog", [False, True])
+def test_live_write_without_a_key_log_embeds_no_secrets(tmp_path: Path, environment_keylog: bool) -> None:
+    """``live -w`` without ``--keylog``: packets, and no Decryption Secrets Block, even when
+    ``$SSLKEYLOGFILE`` names a key log (it is read, but embedding needs ``--keylog``)."""
     port = free_port()
     out = tmp_path / "out.pcapng"
     env = {k: v for k, v in os.environ.items() if k != "SSLKEYLOGFILE"}
+    if environment_keylog:
+        keys = tmp_path / "env.keys"
+        keys.write_text(f"CLIENT_RANDOM {'ab' * 32} {'cd' * 48}\n")
+        env["SSLKEYLOGFILE"] = str(keys)
     proc = subprocess.Popen([sys.executable, "-m", "inspector", "live", "-i", "lo", "-f", f"tcp port {port}",
                              "--no-ui", "--duration", "3", "-w", str(out)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -164,3 +170,5 @@ def test_live_write_without_a_key_log_embeds_no_secrets(tmp_path: Path) -> None:
     types = _block_types(out)
     assert types[:2] == [0x0A0D0D0A, 1] and types.count(6) >= 3  # SHB, IDB, the connection's packets
     assert 0x0000000A not in types
+    assert "0 secrets embedded" in stderr
+    assert ("embedded only with --keylog" in stderr) == environment_keylog

@@ -81,7 +81,8 @@ def register_live(sub: Any, verb: Verb) -> None:
     p.add_argument("--keylog", metavar="FILE",
                    help="TLS key log, read again as lines are appended; default: $SSLKEYLOGFILE")
     p.add_argument("-w", "--write", metavar="OUT.pcapng",
-                   help="also write the capture here, with the key log's secrets embedded (Decryption Secrets Block)")
+                   help="also write the capture here; with --keylog, its secrets are embedded (Decryption Secrets "
+                        "Block); secrets read from $SSLKEYLOGFILE alone are not")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     p.add_argument("--no-ui", "--no-view", dest="no_ui", action="store_true",
                    help="no terminal UI: print each connection as it appears and a summary at the end")
@@ -143,11 +144,14 @@ def cmd_live(args: argparse.Namespace) -> int:
         if source is None or not source.thread.is_alive():
             capture.close()  # else the capture thread closes it as it ends
         if writer is not None:
-            writer.close(source.secrets_text() if source is not None else "")
+            # embedded only when asked: a key log named on the command line, not one found in the environment
+            writer.close(source.secrets_text() if source is not None and args.keylog else "")
     received, dropped = capture.received, capture.dropped
     note = f"netinspect: {received} packets captured on {args.interface}, {dropped} dropped by the kernel"
     if writer is not None:
         note += f"; wrote {args.write} ({writer.packets} packets, {writer.secrets} secrets embedded)"
+        if not args.keylog and source is not None and source.secrets_text():
+            note += " (the secrets of $SSLKEYLOGFILE are embedded only with --keylog)"
     if args.no_ui and source.lag is not None:
         note += f"; decoding finished {source.lag:.1f} s after the capture stopped"
     print(note, file=sys.stderr)
