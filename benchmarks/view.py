@@ -13,6 +13,10 @@ rendered, nothing is written to a terminal) at 120x36 and prints one JSON object
   on the connection list (answered when the cursor moved and the screen refreshed),
   ``enter`` (the connection view mounted and refreshed) and ``escape`` (back); each
   answer's latency in seconds;
+- ``after``: with ``--probe-after N``, once the capture is loaded, N rounds of Enter (the
+  connection view painted) and Esc (the list painted again) on the biggest connection, and
+  ``first_timeline_complete_s`` (the first Enter until the timeline took every event),
+  ``timeline_marks`` (marks the timeline keeps) and ``rss_added_by_first_enter_mb``;
 - ``load_s``: process start to the capture fully decoded and shown; ``peak_rss_mb``
   (``ru_maxrss``), ``frames``, ``connections``, ``events``.
 
@@ -48,7 +52,7 @@ def clock() -> float:
     return time.monotonic() - T0
 
 
-async def measure(path: str, keylog: str | None, probe: bool, first_only: bool) -> dict:
+async def measure(path: str, keylog: str | None, probe: bool, first_only: bool, after: int = 0) -> dict:
     from textual import events
 
     from inspector.keylog import KeyLog
@@ -109,6 +113,8 @@ async def measure(path: str, keylog: str | None, probe: bool, first_only: bool) 
             keys[name].append(time.monotonic() - t)
         await until(lambda: app.done, 3600)
         out["load_s"] = round(clock(), 2)
+        if after:
+            out["after"] = await _probe_after(app, after, until, refreshed)
         if probe:
             every = [x for v in keys.values() for x in v]
             out["keys"] = {k: {"n": len(v), "max_ms": round(max(v) * 1000, 1) if v else None,
@@ -122,14 +128,69 @@ async def measure(path: str, keylog: str | None, probe: bool, first_only: bool) 
     return out
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def _probe_after(app, rounds: int, until, refreshed) -> dict:
+    """Enter and Esc on the biggest connection of a loaded capture, ``rounds`` times."""
+    from textual import events
+
+    while type(app.screen).__name__ != "ConnectionsScreen":
+        app.pop_screen()
+    await refreshed(app.screen)
+    lst = app.screen.list
+    biggest = max(range(len(app.model.events)), key=lambda c: len(app.model.events[c]))
+    for r in range(lst.count):
+        lst.move_cursor(r)
+        if lst.selected_id() == biggest:
+            break
+    await refreshed(app.screen)
+    enter: list[float] = []
+    esc: list[float] = []
+    rss0 = _rss_mb()
+    rss1 = rss0
+    for k in range(rounds):
+        t = time.monotonic()
+        app.post_message(events.Key("enter", "\r"))
+        await until(lambda: type(app.screen).__name__ == "ConnectionScreen" and getattr(app.screen, "ready", False))
+        await refreshed(app.screen)
+        enter.append(time.monotonic() - t)
+        if k == 0:
+            screen = app.screen
+            log = app.model.events_of(screen.cid)
+            await until(lambda: not screen.timeline_model.behind(log), 600)
+            await refreshed(screen)
+            timeline_s = time.monotonic() - t
+            rss1 = _rss_mb()
+            marks = sum(len(lane.marks) for lane in screen.timeline_model.lanes.values())
+        await asyncio.sleep(0.3)
+        t = time.monotonic()
+        app.post_message(events.Key("escape", None))
+        await until(lambda: type(app.screen).__name__ == "ConnectionsScreen")
+        await refreshed(app.screen)
+        esc.append(time.monotonic() - t)
+        await asyncio.sleep(0.3)
+
+    def stat(v: list[float]) -> dict:
+        return {"n": len(v), "median_ms": round(sorted(v)[len(v) // 2] * 1000, 1), "max_ms": round(max(v) * 1000, 1)}
+
+    return {"events": len(app.model.events[biggest]), "enter": stat(enter), "escape": stat(esc),
+            "first_timeline_complete_s": round(timeline_s, 2), "timeline_marks": marks,
+            "rss_added_by_first_enter_mb": round(rss1 - rss0, 1)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("capture")
     ap.add_argument("--keylog")
     ap.add_argument("--probe-keys", action="store_true", help="press keys while loading and time the answers")
     ap.add_argument("--first-screen-only", action="store_true", help="stop once the first screen is painted")
+    ap.add_argument("--probe-after", type=int, default=0, metavar="N",
+                    help="once loaded, time N rounds of Enter/Esc on the biggest connection")
     args = ap.parse_args()
-    out = asyncio.run(measure(args.capture, args.keylog, args.probe_keys, args.first_screen_only))
+    out = asyncio.run(measure(args.capture, args.keylog, args.probe_keys, args.first_screen_only, args.probe_after))
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(out))
     return 0

@@ -455,6 +455,26 @@ class EventLog(Sequence[Event]):
         direction, flags, analysis = self._codes.values[self._s_code[slot]]
         return direction, flags, analysis, self._s_ts[slot], self._s_len[slot]
 
+    def light(self, i: int) -> tuple[Any, ...] | None:
+        """What a timeline draws of event ``i`` if it is kept in columns, without building it:
+        ``(1, code, len, ts)`` for a TCP segment (``code``: see :meth:`segment_code`),
+        ``(2, direction, ts)`` for TLS application data, ``(3, type, direction, flag_names, stream,
+        ts)`` for an HTTP/2 frame; None for an event kept as an object."""
+        ref = self._ref[i]
+        kind, slot = ref & 3, ref >> 2
+        if kind == _SEG:
+            return 1, self._s_code[slot], self._s_len[slot], self._s_ts[slot]
+        if kind == _APP:
+            return 2, self._codes.values[self._a_code[slot]][0], self._a_ts[slot]
+        if kind == _H2:
+            type_, direction, flag_names, _ = self._codes.values[self._h_code[slot]]
+            return 3, type_, direction, flag_names, self._h_stream[slot], self._h_ts[slot]
+        return None
+
+    def segment_code(self, code: int) -> tuple[str, str, tuple[str, ...]]:
+        """(direction, flags, analysis) of a TCP segment's ``code`` from :meth:`light`."""
+        return self._codes.values[code]
+
     def _build(self, ref: int) -> Event:
         kind, slot = ref & 3, ref >> 2
         if kind == _OBJ:

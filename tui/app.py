@@ -67,6 +67,7 @@ class NetinspectApp(App[int]):
         self.done = False
         self.error: str | None = None
         self._ansi = ansi
+        self._connection_screen: Any = None
 
     # ------------------------------------------------------------------ start and stop
 
@@ -146,7 +147,15 @@ class NetinspectApp(App[int]):
 
         while _is_screen(self.screen, "ConnectionScreen", "SequenceScreen", "HelpScreen"):
             self.pop_screen()
-        self.push_screen(ConnectionScreen(cid))
+        # one connection screen, kept installed: Esc pops it (no teardown of its widgets) and the
+        # next Enter pushes it again on the new connection (no composition)
+        screen = self._connection_screen
+        if screen is None:
+            screen = self._connection_screen = ConnectionScreen(cid)
+            self.install_screen(screen, "connection")
+        else:
+            screen.reopen(cid)
+        self.push_screen(screen)
 
     def open_sequence(self, cid: int, view: list[int] | None = None, index: int | None = None) -> None:
         from .screens.sequence import SequenceScreen

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,34 +38,71 @@ class Span:
     short: str = ""  #: a label for when ``label`` does not fit
 
 
+#: A lane keeps at most one mark per bin of its model's time grid, and the grid has at most this
+#: many bins (it doubles its bin width as the connection's time grows): a lane's memory is bounded
+#: whatever the number of events, and a zoomed-in window is drawn from the events themselves.
+BINS = 8192
+#: A window whose events would number more than this is drawn from the bins even when they are coarse.
+WINDOW_EVENTS = 60000
+
+
 @dataclass(eq=False)
 class Lane:
     key: tuple[Any, ...]
     name: str
     order: tuple[Any, ...]
-    ts: list[float] = field(default_factory=list)
-    marks: list[tuple[int, str, str, int]] = field(default_factory=list)  #: (prio, char, style, event index)
+    grid: Any = None  #: the TimelineModel whose time grid the bins follow
+    #: bin -> the bin's most important mark (prio, char, style, event index, ts); the first one wins ties
+    bins: dict[int, tuple[int, str, str, int, float]] = field(default_factory=dict)
     spans: list[Span] = field(default_factory=list)
-    sorted: bool = True
     version: int = 0
 
     def add(self, ts: float, prio: int, char: str, style: str, index: int) -> None:
-        if self.ts and ts < self.ts[-1]:
-            self.sorted = False
-        self.ts.append(ts)
-        self.marks.append((prio, char, style, index))
+        g = self.grid
+        b = int((ts - g.t_base) * g.inv)
+        if not 0 <= b < BINS:
+            if g.fixed:
+                return  # a window's scan: outside the window
+            if b < 0:
+                b = 0
+            else:
+                g._widen(ts)
+                b = int((ts - g.t_base) * g.inv)
+        cur = self.bins.get(b)
+        if cur is None or prio > cur[0]:
+            self.bins[b] = (prio, char, style, index, ts)
+            self.version += 1
+
+    def _merge(self) -> None:
+        """The grid's bins doubled in width: pairs of bins become one (the more important mark)."""
+        out: dict[int, tuple[int, str, str, int, float]] = {}
+        for b, m in self.bins.items():
+            nb = b >> 1
+            cur = out.get(nb)
+            if cur is None or m[0] > cur[0] or (m[0] == cur[0] and m[4] < cur[4]):
+                out[nb] = m
+        self.bins = out
         self.version += 1
 
-    def _sort(self) -> None:
-        if not self.sorted:
-            order = sorted(range(len(self.ts)), key=self.ts.__getitem__)
-            self.ts = [self.ts[i] for i in order]
-            self.marks = [self.marks[i] for i in order]
-            self.sorted = True
+    def _sorted(self) -> list[tuple[int, str, str, int, float]]:
+        return [self.bins[b] for b in sorted(self.bins)]
 
-    def columns(self, t0: float, t1: float, width: int) -> list[tuple[str, str, int] | None]:
-        """Per column: (char, style, event index) of the most important mark or span there."""
-        self._sort()
+    @property
+    def marks(self) -> list[tuple[int, str, str, int]]:
+        """The kept marks in time order: (prio, char, style, event index)."""
+        return [m[:4] for m in self._sorted()]
+
+    @property
+    def ts(self) -> list[float]:
+        """The times of :attr:`marks`."""
+        return [m[4] for m in self._sorted()]
+
+    def columns(self, t0: float, t1: float, width: int, marks: Lane | None | bool = True
+                ) -> list[tuple[str, str, int] | None]:
+        """Per column: (char, style, event index) of the most important mark or span there.
+
+        ``marks``: the lane whose marks to draw (a finer scan of the window, :meth:`TimelineModel.window`),
+        True for this lane's own, None/False for none."""
         out: list[tuple[str, str, int] | None] = [None] * width
         if width <= 0 or t1 <= t0:
             return out
@@ -79,28 +117,33 @@ class Lane:
             for c in range(a, b + 1):
                 k = c - a - 1
                 out[c] = (text[k] if 0 <= k < len(text) else sp.char, sp.style, sp.index)
+        src = self if marks is True else marks or None
+        if src is None or not src.bins:
+            return out
+        g = src.grid
         prios = [-1] * width
-        lo = bisect_left(self.ts, t0)
-        hi = bisect_right(self.ts, t1)
-        ts, marks = self.ts, self.marks
-        for i in range(lo, hi):
-            c = int((ts[i] - t0) * scale)
+        bins = src.bins
+        b0 = max(0, int((t0 - g.t_base) * g.inv) - 1)
+        b1 = int((t1 - g.t_base) * g.inv) + 1
+        found = ((bins[b] for b in range(b0, b1 + 1) if b in bins) if b1 - b0 < len(bins)
+                 else (m for b, m in sorted(bins.items()) if b0 <= b <= b1))
+        for m in found:
+            ts = m[4]
+            if ts < t0 or ts > t1:
+                continue
+            c = int((ts - t0) * scale)
             if c >= width:
                 c = width - 1
-            m = marks[i]
             if m[0] > prios[c]:
                 prios[c] = m[0]
                 out[c] = (m[1], m[2], m[3])
         return out
 
     def nearest(self, t: float) -> int | None:
-        """The event index of the mark nearest to time ``t``."""
-        self._sort()
-        if not self.ts:
+        """The event index of the kept mark nearest to time ``t``."""
+        if not self.bins:
             return None
-        i = bisect_left(self.ts, t)
-        best = min((j for j in (i - 1, i) if 0 <= j < len(self.ts)), key=lambda j: abs(self.ts[j] - t))
-        return self.marks[best][3]
+        return min(self.bins.values(), key=lambda m: abs(m[4] - t))[3]
 
 
 _TLS_CHARS = {"ClientHello": "C", "ServerHello": "S", "HelloRetryRequest": "R", "Certificate": "c",
@@ -118,7 +161,12 @@ _SEV_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
 
 class TimelineModel:
-    """Lanes of one connection, filled from its (growing) event list."""
+    """Lanes of one connection, filled from its (growing) event list.
+
+    Memory does not grow with the connection's events: each lane keeps one mark per bin of a
+    time grid of at most :data:`BINS` bins (:class:`Lane`), plus its spans (a stream's lifetime,
+    stalls, HOL episodes: a few per stream).  A zoomed-in window finer than the bins is drawn
+    from the events in it (:meth:`window`), found by time in the event list."""
 
     def __init__(self, summary: dict[str, Any] | None = None) -> None:
         self.lanes: dict[tuple[Any, ...], Lane] = {}
@@ -129,6 +177,12 @@ class TimelineModel:
         self.t_max: float | None = None
         self.summary = summary or {}
         self.version = 0
+        self.events: Any = None  #: the event list last fed to :meth:`update`
+        # the time grid of the lanes' bins
+        self.t_base = 0.0
+        self.bin_width = 1e-6
+        self.inv = 1e6
+        self.fixed = False  #: a window's scan (its grid does not widen; marks outside it are dropped)
         # setup phase tracking
         self._syn: float | None = None
         self._synack: float | None = None
@@ -146,9 +200,21 @@ class TimelineModel:
     def lane(self, key: tuple[Any, ...], name: str, order: tuple[Any, ...]) -> Lane:
         lane = self.lanes.get(key)
         if lane is None:
-            lane = self.lanes[key] = Lane(key, name, order)
+            lane = self.lanes[key] = Lane(key, name, order, self)
             self._ordered = None
         return lane
+
+    def mark_count(self) -> int:
+        """Marks kept over all lanes (bounded by :data:`BINS` per lane, whatever the number of events)."""
+        return sum(len(lane.bins) for lane in self.lanes.values())
+
+    def _widen(self, ts: float) -> None:
+        """``ts`` is past the grid's last bin: double the bin width (merging bins) until it fits."""
+        while int((ts - self.t_base) * self.inv) >= BINS:
+            self.bin_width *= 2
+            self.inv = 1.0 / self.bin_width
+            for lane in self.lanes.values():
+                lane._merge()
 
     def ordered(self) -> list[Lane]:
         """Lanes top to bottom (cached: a connection can have 30,000 streams)."""
@@ -174,48 +240,122 @@ class TimelineModel:
 
     # ------------------------------------------------------------------ ingest
 
-    def update(self, events: list[Event], summary: dict[str, Any] | None = None, limit: int | None = None) -> bool:
+    def update(self, events: Any, summary: dict[str, Any] | None = None, limit: int | None = None) -> bool:
         """Take the events added since the last call (at most ``limit`` of them: the caller
         comes back for the rest, so a huge connection does not hold the UI); True if anything changed."""
         if summary is not None:
             self.summary = summary
+        self.events = events
         n = len(events)
         if limit is not None:
             n = min(n, self.seen + limit)
-        if n == self.seen:
+        if n <= self.seen:
             return False
-        t_min, t_max = self.t_min, self.t_max
-        if t_min is None:
-            t_min = t_max = events[self.seen].ts
-        add = self._add
-        segment = getattr(events, "segment_at", None)  # an EventLog: TCP segments read from its columns
-        for i in range(self.seen, n):
-            seg = segment(i) if segment is not None else None
-            if seg is not None:
-                ts = seg[3]
-                if ts < t_min:
-                    t_min = ts
-                elif ts > t_max:
-                    t_max = ts
-                self._tcp_seg(*seg, i)
-                continue
-            e = events[i]
-            ts = e.ts
-            if ts < t_min:
-                t_min = ts
-            elif ts > t_max:
-                t_max = ts
-            try:
-                add(e, i)
-            except (AttributeError, TypeError, KeyError):
-                continue  # an event shape we do not know: it stays in the list, off the timeline
-        self.t_min, self.t_max = t_min, t_max
+        if self.t_min is None:
+            ts_at = _ts_reader(events)
+            ts = ts_at(self.seen)
+            self.t_min = self.t_max = ts
+            self.t_base = ts
+            # bins wide enough for what is there already (fewer merges as it is read)
+            span = ts_at(len(events) - 1) - ts
+            while self.bin_width * BINS < span * 1.5:
+                self.bin_width *= 2
+            self.inv = 1.0 / self.bin_width
+        self._ingest(events, self.seen, n)
         self.seen = n
         self.version += 1
         return True
 
-    def behind(self, events: list[Event]) -> bool:
+    def _ingest(self, events: Any, lo: int, hi: int) -> None:
+        t_min, t_max = self.t_min, self.t_max
+        add = self._add
+        light = getattr(events, "light", None)  # an EventLog: its compact events read from the columns
+        # TCP segments come by the hundred thousand: a segment without SYN, while the handshake is
+        # not half seen (or is done), is only a mark, which depends only on its (direction, flags,
+        # analysis) code and whether it carries data
+        seg_marks: dict[int, tuple[Lane, int, str, str] | None] = {}
+        tls: Lane | None = None
+        for i in range(lo, hi):
+            u = light(i) if light is not None else None
+            if u is not None:
+                kind = u[0]
+                ts = u[-1]
+                if kind == 1:  # TCP segment: (1, code, len, ts)
+                    key = u[1] << 1 | (u[2] > 0)
+                    mk = seg_marks.get(key)
+                    if mk is None or not (self._tcp_done or self._syn is None or self._synack is None):
+                        direction, flags, analysis = events.segment_code(u[1])
+                        mk = self._tcp_seg(direction, flags, analysis, ts, u[2], i)
+                        if "S" not in flags:
+                            seg_marks[key] = mk
+                        if ts < t_min:
+                            t_min = ts
+                        elif ts > t_max:
+                            t_max = ts
+                        continue
+                    lane, prio = mk[0], mk[1]
+                    b = int((ts - self.t_base) * self.inv)
+                    if 0 <= b < BINS:
+                        cur = lane.bins.get(b)
+                        if cur is None or prio > cur[0]:
+                            lane.bins[b] = (prio, mk[2], mk[3], i, ts)
+                            lane.version += 1
+                    else:
+                        lane.add(ts, prio, mk[2], mk[3], i)
+                elif kind == 2:  # TLS application data: (2, direction, ts)
+                    if tls is None:
+                        tls = self.lane(("tls",), "tls", (2, 0))
+                    b = int((ts - self.t_base) * self.inv)
+                    if 0 <= b < BINS:
+                        if b not in tls.bins:
+                            tls.bins[b] = (P_ACK, "·", "dim", i, ts)
+                            tls.version += 1
+                    else:
+                        tls.add(ts, P_ACK, "·", "dim", i)
+                else:  # HTTP/2 frame: (3, type, direction, flag_names, stream, ts)
+                    self._h2(u[1], u[3], u[4], ts, i)
+            else:
+                e = events[i]
+                ts = e.ts
+                try:
+                    add(e, i)
+                except (AttributeError, TypeError, KeyError):
+                    pass  # an event shape we do not know: it stays in the list, off the timeline
+            if ts < t_min:
+                t_min = ts
+            elif ts > t_max:
+                t_max = ts
+        self.t_min, self.t_max = t_min, t_max
+
+    def behind(self, events: Any) -> bool:
         return self.seen < len(events)
+
+    def fine_enough(self, t0: float, t1: float, width: int) -> bool:
+        """Do the bins draw the window ``t0..t1`` over ``width`` columns (a bin at most a quarter column)?"""
+        return self.bin_width * 4 * width <= (t1 - t0) or self.seen == 0
+
+    def window(self, t0: float, t1: float, width: int) -> TimelineModel | None:
+        """The marks of the events between ``t0`` and ``t1`` on a grid fine enough for ``width``
+        columns (lanes keyed as here; spans are this model's), or None when the window holds more
+        than :data:`WINDOW_EVENTS` events (then the bins are drawn as they are)."""
+        events, n = self.events, self.seen
+        if events is None or not n or t1 <= t0:
+            return None
+        ts_at = _ts_reader(events)
+        # events are in capture order: their times rise but for a few (analyses placed where they completed)
+        lo = max(0, bisect_left(range(n), t0, key=ts_at) - 64)
+        hi = min(n, bisect_right(range(n), t1, key=ts_at) + 64)
+        if hi - lo > WINDOW_EVENTS:
+            return None
+        w = TimelineModel(self.summary)
+        w.fixed = True
+        w.t_base = t0
+        w.bin_width = (t1 - t0) / (4 * width)
+        w.inv = 1.0 / w.bin_width
+        w.t_min = w.t_max = t0
+        w._ingest(events, lo, hi)
+        w.seen = hi
+        return w
 
     def _add(self, e: Any, i: int) -> None:
         layer, t, ts = e.layer, e.type, e.ts
@@ -284,27 +424,30 @@ class TimelineModel:
     def _tcp(self, e: Any, i: int, arrow: str) -> None:
         self._tcp_seg(e.direction, e.flags, e.analysis, e.ts, e.len, i)
 
-    def _tcp_seg(self, direction: str, flags: str, analysis: tuple[str, ...], ts: float, length: int, i: int) -> None:
+    def _tcp_seg(self, direction: str, flags: str, analysis: tuple[str, ...], ts: float, length: int, i: int
+                 ) -> tuple[Lane, int, str, str]:
+        """Draw a TCP segment; returns its mark (lane, prio, char, style)."""
         lane = self.lanes.get(("tcp", direction)) or self.lane(("tcp", direction), f"tcp {'→' if direction == 'c2s' else '←'}",
                                                                (1, 0 if direction == "c2s" else 1))
         if analysis and ("lost_segment" in analysis):
-            lane.add(ts, P_LOSS, "L", "bold red", i)
+            mark = P_LOSS, "L", "bold red"
         elif analysis and any("retransmission" in a for a in analysis):
-            lane.add(ts, P_LOSS - 1, "R", "bold red", i)
+            mark = P_LOSS - 1, "R", "bold red"
         elif "R" in flags:
-            lane.add(ts, P_WARN, "X", "red", i)
+            mark = P_WARN, "X", "red"
         elif analysis and "zero_window" in analysis:
-            lane.add(ts, P_WARN, "Z", "yellow", i)
+            mark = P_WARN, "Z", "yellow"
         elif analysis and "duplicate_ack" in analysis:
-            lane.add(ts, P_WARN - 1, "d", "yellow", i)
+            mark = P_WARN - 1, "d", "yellow"
         elif "S" in flags:
-            lane.add(ts, P_CONTROL, "S", "cyan", i)
+            mark = P_CONTROL, "S", "cyan"
         elif "F" in flags:
-            lane.add(ts, P_CONTROL, "F", "cyan", i)
+            mark = P_CONTROL, "F", "cyan"
         elif length:
-            lane.add(ts, P_DATA, "█", "", i)
+            mark = P_DATA, "█", ""
         else:
-            lane.add(ts, P_ACK, "·", "dim", i)
+            mark = P_ACK, "·", "dim"
+        lane.add(ts, *mark, i)
         # the TCP handshake, for the setup lane
         if "S" in flags and "A" not in flags and self._syn is None:
             self._syn = ts
@@ -316,6 +459,7 @@ class TimelineModel:
             rtt = self.summary.get("tcp", {}).get("irtt_ms") if isinstance(self.summary.get("tcp"), dict) else None
             label = "TCP 1 RTT" + (f" {rtt:.1f}ms" if rtt else "")
             self._setup_lane().spans.append(Span(self._syn, ts, "░", "cyan", label, i, "TCP"))
+        return lane, *mark
 
     def _tls(self, e: Any, i: int) -> None:
         t, ts = e.type, e.ts
@@ -366,13 +510,20 @@ class TimelineModel:
                 self._setup_lane().spans.append(
                     Span(ts, ts + hs / 1000, "░", "magenta", f"QUIC {rtts} RTT" if rtts is not None else "QUIC", i, "QUIC"))
 
+    def _h2(self, type_: str, flag_names: tuple[str, ...], stream: int, ts: float, i: int) -> None:
+        """An HTTP/2 frame read from the event list's columns (as :meth:`_frame` draws it)."""
+        self._frame_mark(type_, flag_names, stream, ts, i, "h2", _H2_CHARS)
+
     def _frame(self, e: Any, i: int, proto: str, chars: dict[str, tuple[str, str, int]]) -> None:
-        stream, ts = e.stream, e.ts
+        self._frame_mark(e.type, getattr(e, "flag_names", None) or (), e.stream, e.ts, i, proto, chars)
+
+    def _frame_mark(self, type_: str, flag_names: Any, stream: int, ts: float, i: int, proto: str,
+                    chars: dict[str, tuple[str, str, int]]) -> None:
         lane = self.lanes.get(("stream", stream)) if stream else None
         if lane is None:
             lane = self._stream_lane(stream, proto)
-        char, style, prio = chars.get(e.type, ("?", "dim", P_INFO))
-        if "END_STREAM" in (getattr(e, "flag_names", None) or ()) and e.type == "DATA":
+        char, style, prio = chars.get(type_, ("?", "dim", P_INFO))
+        if type_ == "DATA" and "END_STREAM" in flag_names:
             char = "▌"
         lane.add(ts, prio, char, style, i)
         if stream and not (proto == "h3" and stream % 4 in (2, 3)):
@@ -399,6 +550,12 @@ class TimelineModel:
             for lane in targets:
                 lane.spans.append(Span(start, end, "░", "magenta", label, i, label[:3]))
         self.lane(("notes",), "notes", (6,)).add(e.ts, P_WARN if sev != "note" else P_INFO, "!", style, i)
+
+
+def _ts_reader(events: Any) -> Callable[[int], float]:
+    """Event ``i``'s time, read without building the event when the list can (an EventLog)."""
+    ts_at = getattr(events, "ts_at", None)
+    return ts_at if ts_at is not None else (lambda i: events[i].ts)
 
 
 _STREAM_RE = re.compile(r"\bstream (\d+)")

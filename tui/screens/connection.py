@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -29,7 +31,13 @@ if TYPE_CHECKING:
 #: a filter over more events than this runs in a worker thread
 _SYNC_FILTER = 20000
 #: events the timeline takes per step (the rest follows on a timer, keeping keys answered)
-_TIMELINE_STEP = 5000
+_TIMELINE_STEP = 2000
+#: seconds of timeline building per timer tick while it catches up with a big connection
+_TIMELINE_SLICE = 0.015
+#: a catching-up timeline is redrawn at most this often (seconds)
+_TIMELINE_REDRAW = 0.25
+#: timelines of recently opened connections kept for a quick reopen (each bounded: see tui.timeline)
+_TIMELINE_CACHE = 4
 
 
 class ConnectionScreen(Screen[None]):
@@ -51,6 +59,10 @@ class ConnectionScreen(Screen[None]):
         self._filtered_upto = 0
         self._shown_index: int | None = None
         self._stepping = False
+        self._redrawn = 0.0
+        self._pending: int | None = None  #: a connection to show when this (cached) screen is pushed again
+        #: (model, connection, layout) -> its timeline, for connections opened recently
+        self._timelines: OrderedDict[tuple[Any, int, int], TimelineModel] = OrderedDict()
 
     @property
     def ni(self) -> NetinspectApp:
@@ -93,17 +105,35 @@ class ConnectionScreen(Screen[None]):
         self.events.focus()
         self.ready = True  # from now on progress reports may redraw it
 
+    def reopen(self, cid: int) -> None:
+        """This screen is pushed again (Enter on a connection): show ``cid`` when it resumes."""
+        self._pending = cid
+
+    def _timeline_of(self, cid: int, summary: dict[str, Any] | None) -> TimelineModel:
+        """Connection ``cid``'s timeline: the one built when it was last open, else a new one."""
+        model = self.ni.model
+        key = (model, cid, model.layout)
+        tl = self._timelines.get(key)
+        if tl is None:
+            tl = self._timelines[key] = TimelineModel(summary)
+            while len(self._timelines) > _TIMELINE_CACHE:
+                self._timelines.popitem(last=False)
+        self._timelines.move_to_end(key)
+        return tl
+
     def load(self, cid: int) -> None:
         """Show connection ``cid`` (also used by [ and ])."""
         self.cid = cid
+        self._pending = None
         model = self.ni.model
         self._layout = model.layout
         row = model.row(cid)
         origin = row.start if row is not None else model.first_ts
         self.origin = origin
-        self.timeline_model = TimelineModel(row.summary if row else None)
-        self.timeline_model.update(model.events_of(cid), limit=_TIMELINE_STEP // 3)
+        self.timeline_model = self._timeline_of(cid, row.summary if row else None)
+        self.timeline_model.update(model.events_of(cid), row.summary if row else None, limit=_TIMELINE_STEP)
         self.timeline.show(self.timeline_model, origin or 0.0)
+        self._redrawn = time.monotonic()
         self._catch_up()
         self._filtered_upto = 0
         self._shown_index = None
@@ -178,16 +208,25 @@ class ConnectionScreen(Screen[None]):
         self.query_one("#annotations").border_title = f"Annotations ({self.annotations.count})"
 
     def _catch_up(self) -> None:
-        """Feed the timeline the rest of a big connection's events, a step per timer tick."""
+        """Feed the timeline the rest of a big connection's events, a slice of time per timer tick."""
         events = self.ni.model.events_of(self.cid)
         if self.timeline_model.behind(events) and not self._stepping:
             self._stepping = True
-            self.set_timer(0.01, self._timeline_step)
+            self.set_timer(0.005, self._timeline_step)
 
     def _timeline_step(self) -> None:
         self._stepping = False
+        if not self.is_current:
+            return  # left (Esc): the timeline carries on from here when the screen shows it again
         events = self.ni.model.events_of(self.cid)
-        if self.timeline_model.update(events, limit=_TIMELINE_STEP):
+        tl = self.timeline_model
+        end = time.monotonic() + _TIMELINE_SLICE
+        changed = False
+        while time.monotonic() < end and tl.update(events, limit=_TIMELINE_STEP):
+            changed = True
+        now = time.monotonic()
+        if changed and (not tl.behind(events) or now - self._redrawn > _TIMELINE_REDRAW):
+            self._redrawn = now
             self.timeline.data_changed()
         self._catch_up()
 
@@ -200,8 +239,8 @@ class ConnectionScreen(Screen[None]):
             return
         events = model.events_of(self.cid)
         row = model.row(self.cid)
-        if self.timeline_model.update(events, row.summary if row else None, limit=_TIMELINE_STEP):
-            self.timeline.data_changed()
+        if self.timeline_model.behind(events):
+            self.timeline_model.summary = row.summary if row else self.timeline_model.summary
             self._catch_up()
         if self.filter is None:
             self.events.grow()
@@ -235,6 +274,13 @@ class ConnectionScreen(Screen[None]):
         self.load(self.cid)
 
     def on_screen_resume(self) -> None:
+        if self._pending is not None:  # Enter again: as a new screen would be (no filter, the list focused)
+            self.filter = None
+            bar = self.query_one(FilterBar)
+            if bar.has_class("-open"):
+                bar.action_close()
+            self.load(self._pending)
+            self.events.focus()
         self.data_changed()
 
     # ------------------------------------------------------------------ selection

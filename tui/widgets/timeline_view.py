@@ -61,11 +61,15 @@ class TimelineView(ScrollView, can_focus=True):
         self.cursor_ts: float | None = None
         self.fitted = True
         self._cache: dict[tuple[Any, ...], list[Any]] = {}
+        #: the marks of a zoomed-in window, scanned from its events: (t0, span, width, model version, window)
+        self._window: tuple[float, float, int, int, Any] | None = None
 
     def show(self, model: TimelineModel, origin: float) -> None:
         self.model = model
         self.origin = origin
         self._cache.clear()
+        self._window = None
+        self.scroll_to(y=0, animate=False, immediate=True)
         self.fit()
 
     def data_changed(self) -> None:
@@ -152,12 +156,29 @@ class TimelineView(ScrollView, can_focus=True):
             tick += step
         return f"{'ms':>{GUTTER - 1}} " + "".join(chars)
 
+    def _marks_of(self, lane: Any) -> Any:
+        """Where ``lane``'s marks come from: its bins, or when zoomed in finer than them, a scan
+        of the window's events (made once per window and model version)."""
+        m = self.model
+        w = self._width
+        t1 = self.t0 + self.span
+        if m is None or m.fine_enough(self.t0, t1, w):
+            return True
+        win = self._window
+        if win is None or win[:4] != (self.t0, self.span, w, m.version):
+            win = self._window = (self.t0, self.span, w, m.version, m.window(self.t0, t1, w))
+        if win[4] is None:
+            return True  # too many events to scan: the bins, coarse as they are
+        return win[4].lanes.get(lane.key) or False
+
     def _columns(self, lane: Any) -> list[Any]:
         w = self._width
         key = (lane.key, lane.version, len(lane.spans), self.t0, self.span, w)
         cols = self._cache.get(key)
         if cols is None:
-            cols = lane.columns(self.t0, self.t0 + self.span, w)
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            cols = lane.columns(self.t0, self.t0 + self.span, w, self._marks_of(lane))
             self._cache[key] = cols
         return cols
 
@@ -200,7 +221,9 @@ class TimelineView(ScrollView, can_focus=True):
         cols = self._columns(lanes[li])
         cell = cols[col] if 0 <= col < len(cols) else None
         # what is drawn in that cell (the most important mark there), else the nearest mark
-        index = cell[2] if cell is not None and cell[2] >= 0 else lanes[li].nearest(
+        marks = self._marks_of(lanes[li])
+        source = lanes[li] if marks is True else marks or lanes[li]
+        index = cell[2] if cell is not None and cell[2] >= 0 else source.nearest(
             self.t0 + (col + 0.5) / self._width * self.span)
         if index is not None:
             self.post_message(self.Clicked(index))
