@@ -288,7 +288,8 @@ class Pipeline:
         self.connections.append(conn)
         self._register(conn, client, server)
         # Reassemble from the start; dropped again if no decoder claims the stream.
-        conn.tcp.attach_streams(partial(self._deliver, conn), partial(self._gap, conn), partial(self._end, conn))
+        conn.tcp.attach_streams(partial(self._deliver, conn), partial(self._gap, conn), partial(self._end, conn),
+                                partial(self._resent, conn))
         return conn, 0 if from_client else 1
 
     def _register(self, conn: Connection, client: tuple[bytes, int], server: tuple[bytes, int]) -> None:
@@ -358,6 +359,18 @@ class Pipeline:
             end = getattr(conn.decoder, "end", None)
             if end is not None:
                 self._guard(conn, lambda: end(d, frame, ts), frame, ts)
+
+    def _resent(self, conn: Connection, d: int, since: int, frame: int, ts: float) -> None:
+        """Direction ``d`` sent again in ``frame`` bytes first sent in frame ``since`` (rare: never per
+        packet): each decoder layer with ``hol_resent`` names the units it completed since (HOL at the sender)."""
+        if conn.decoder_state != DECODING:
+            return
+        from .analysis.units import layers  # the analyses' layer walk (imported on the first retransmission)
+
+        for layer in layers(conn.decoder):
+            hook = getattr(layer, "hol_resent", None)
+            if hook is not None:
+                self._guard(conn, partial(hook, d, since, frame, ts), frame, ts)
 
     # ------------------------------------------------------------------ udp
 

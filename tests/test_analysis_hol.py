@@ -11,9 +11,12 @@ that, never from our own output.
 from __future__ import annotations
 
 import re
+import struct
 
 import pytest
 
+from inspector.decoders.base import DecodeContext
+from inspector.decoders.http2 import MAX_HOL_MARKS, RECENT_ITEMS, Http2Decoder
 from inspector.flows.reassembly import (
     HOL_FILL,
     HOL_HELD,
@@ -21,6 +24,7 @@ from inspector.flows.reassembly import (
     MAX_RESENT_RECORDS,
     Reassembler,
 )
+from inspector.flows.streamindex import Span, StreamIndex
 from tests.support.analysis_run import episodes, summary, victims
 from tests.support.analysis_tshark import (
     Segment,
@@ -204,6 +208,10 @@ def _ws_expected(name: str) -> tuple[Segment, Segment | None, list[Segment], dic
     return fill, orig, held, times
 
 
+def _ws_unit(number: int, size: int) -> str:
+    return f"ws message #{number} s2c (binary, {size / 1000:.1f} KB)"
+
+
 def test_websocket_messages_wait_behind_a_lost_message() -> None:
     """Eight server messages, the third one's segment dropped: at the client, the messages behind it
     waited for the retransmission, each named by its number, and the third is the cause.  tshark gives
@@ -221,37 +229,47 @@ def test_websocket_messages_wait_behind_a_lost_message() -> None:
     assert len(at_fill) == 1 + len(held) == 6
     assert all(s.length == 4 + n for s, n in zip([fill, *held], at_fill))  # 2+2 header bytes: one message each
 
-    def unit(number: int, size: int) -> str:
-        return f"ws message #{number} s2c (binary, {size / 1000:.1f} KB)"
-
-    expected = {unit(before + 2 + i, at_fill[1 + i]): _ms(times[fill.frame] - s.ts) for i, s in enumerate(held)}
+    expected = {_ws_unit(before + 2 + i, at_fill[1 + i]): _ms(times[fill.frame] - s.ts) for i, s in enumerate(held)}
     (ep,) = episodes(name, "tcp")
     got = victims(ep)
     assert list(got) == list(expected)
     for u, wait in expected.items():
         assert abs(got[u] - wait) <= TOL_MS
-    assert ep["cause"].startswith(unit(before + 1, at_fill[0]) + ": ")
+    assert ep["cause"].startswith(_ws_unit(before + 1, at_fill[0]) + ": ")
     assert ep["view"].startswith("receiver")
 
 
-def test_websocket_sender_view_waits_by_segment() -> None:
-    """At the server the receiver's wait is inferred from what was sent after the original: one victim
-    per segment sent in between (no message completes late at the sender to name them by)."""
+def test_websocket_sender_view_names_messages() -> None:
+    """At the server the receiver's wait is inferred from what was sent after the original: each message
+    sent in between is a victim named by its number, waiting from when its segment was sent to the
+    retransmission, and the message in the original is the cause.  tshark at the server gives the
+    messages in the order they were sent (the retransmission is not dissected again) and their sizes;
+    the client's capture of the same run (a receiver's view) must name the same cause and messages."""
     name = "websocket-lossy.server"
     fill, orig, held, times = _ws_expected(name)
     assert orig is not None
-    expected = {(s.seq - 1, s.seq - 1 + s.length): _ms(times[fill.frame] - s.ts) for s in held}
-    (ep,) = episodes(name, "tcp")
-    got = {}
-    for unit, blocked in victims(ep).items():
-        m = re.search(r"bytes (\d+)-(\d+)", unit)
-        got[(int(m.group(1)), int(m.group(2)))] = blocked
+    rows = tshark_fields(sample(f"{name}.pcap"), ["frame.number", "websocket.payload_length_ext_16"],
+                         display_filter="tcp.srcport==8765 && websocket.opcode==2",
+                         options=["tcp.reassemble_out_of_order:TRUE"])
+    sizes = {int(f): [int(n) for n in ns.split(",")] for f, ns in rows}
+    assert all(len(n) == 1 for n in sizes.values()) and fill.frame not in sizes  # one message per segment
+    number = {f: i for i, f in enumerate(sorted(sizes), 1)}
+    expected = {_ws_unit(number[s.frame], sizes[s.frame][0]): _ms(times[fill.frame] - s.ts) for s in held}
     assert len(expected) == 5
-    assert got.keys() == expected.keys()
-    for k, wait in expected.items():
-        assert abs(got[k] - wait) <= TOL_MS
-    assert ep["cause"].startswith("WebSocket data: ")
+    (ep,) = episodes(name, "tcp")
+    got = victims(ep)
+    assert list(got) == list(expected)
+    for u, wait in expected.items():
+        assert abs(got[u] - wait) <= TOL_MS
+    assert ep["cause"].startswith(_ws_unit(number[orig.frame], sizes[orig.frame][0]) + ": ")
     assert ep["view"].startswith("sender")
+    # the client's own capture of the same run: the same cause and victims, waits one path delay apart
+    (client,) = episodes("websocket-lossy", "tcp")
+    assert client["view"].startswith("receiver")
+    assert client["cause"].split(":")[0] == ep["cause"].split(":")[0]
+    assert list(victims(client)) == list(got)
+    for u, wait in got.items():
+        assert abs(wait - victims(client)[u]) < 1.0
 
 
 # --------------------------------------------------------------------------- no false positives
@@ -300,3 +318,39 @@ def test_hol_records_are_bounded() -> None:
 def test_summary_keys_present_on_every_connection() -> None:
     for conn in summary("http2-lossy"):
         assert {"ledger", "rtt_ms", "hol"} <= conn.keys()
+
+
+def test_retransmission_tells_the_decoder_which_frame_first_carried_the_bytes() -> None:
+    """Hand-built edge case: bytes already delivered sent again report the frame of their original (what
+    a sender-side capture shows of a loss); bytes never delivered (a hole's out-of-order segment, even
+    twice) and new bytes report nothing."""
+    calls = []
+    r = Reassembler(lambda data, off, span: None, lambda off, length, span: None)
+    r.on_resent = lambda since, frame, ts: calls.append((since, frame, ts))
+    r.start(1000)
+    r.segment(1000, b"a" * 10, 10, 1, 0.1)
+    r.segment(1010, b"b" * 10, 10, 2, 0.2)
+    r.segment(1030, b"d" * 10, 10, 3, 0.3)  # a hole before it: buffered
+    r.segment(1030, b"d" * 10, 10, 4, 0.35)  # the same, not delivered yet either
+    assert calls == []
+    r.segment(1015, b"b" * 5 + b"c" * 10, 15, 5, 0.4)  # resends the end of frame 2's bytes, fills the hole
+    assert calls == [(2, 5, 0.4)]
+    assert r.offset == 40
+
+
+def test_sender_view_marks_are_bounded() -> None:
+    """Hand-built edge case: a peer sends frames forever and the TCP below resends something after each:
+    the runs an HTTP/2 decoder remembers for it, and the marks it keeps, stay bounded."""
+    dec = Http2Decoder(DecodeContext(conn=1, client=("127.0.0.1", 40000), server=("127.0.0.1", 80)))
+    index = StreamIndex()
+    offset = 0
+    for frame in range(1, 3 * MAX_HOL_MARKS):
+        # a DATA frame on each of two streams per run (no HEADERS: malformed, but framing goes on)
+        data = b"".join(struct.pack(">I", 4)[1:] + b"\x00\x00" + struct.pack(">I", sid) + b"data" for sid in (1, 3))
+        index.add(Span(offset, offset + len(data), frame, frame * 0.001, frame * 0.001, frame))
+        dec.feed(1, data, offset, index)
+        offset += len(data)
+        dec.hol_resent(1, max(frame - 200, 1), frame, frame * 0.001)
+        assert len(dec.sides[1].recent) <= RECENT_ITEMS
+    assert len(dec.hol_sent) == MAX_HOL_MARKS
+    assert {m[0] for m in dec.hol_sent} == {1, 3}

@@ -143,20 +143,65 @@ def test_middle_sees_a_gap_for_the_drop_before_it_and_two_copies_for_the_drop_af
 
 def test_middle_episodes_agree_with_the_client_capture() -> None:
     """The same two losses seen at the client: both are holes there (receiver's view).  With constant
-    one-way delays, the wait measured in the middle for the loss before it is the client's wait; the
-    inferred one for the loss after it names the same cause and victims."""
+    one-way delays, the wait measured in the middle for the loss before it is the client's wait, and so
+    is the one inferred for the loss after it (a sender's view there): same cause, same victims, each
+    victim's wait within the delay lines' jitter of the client's."""
     middle = {ep["lost"]["offset"]: ep for ep in episodes(NAME, "tcp")}
     client = {ep["lost"]["offset"]: ep for ep in episodes(f"{NAME}.client", "tcp")}
     assert middle.keys() == client.keys()
+    assert sorted(ep["view"].split(":")[0] for ep in middle.values()) == ["receiver", "sender"]
     for offset, ep in middle.items():
         other = client[offset]
         assert other["view"].startswith("receiver")
         assert ep["cause"] == other["cause"]
         assert set(_victim_streams(ep)) == set(_victim_streams(other))
+        for sid, wait in _victim_streams(ep).items():
+            assert abs(wait - _victim_streams(other)[sid]) < 1.0, (ep["view"], sid)
         if ep["view"].startswith("receiver"):
             assert abs(ep["duration_ms"] - other["duration_ms"]) < 1.0
-            for sid, wait in _victim_streams(ep).items():
-                assert abs(wait - _victim_streams(other)[sid]) < 1.0
+
+
+def test_middle_sender_view_names_streams_held_mid_body() -> None:
+    """The loss after the capture point, seen twice in the middle: every stream with an HTTP/2 frame in a
+    record sent after the original and before the retransmission is a victim (mid-body DATA included, not
+    only HEADERS or END_STREAM), waiting from its earliest such record's last byte to the retransmission.
+    Expected from tshark in the middle, and checked against the client's own capture (tshark's per-record
+    waits there): the inferred waits are what the client lived."""
+    path = sample(f"{NAME}.pcap")
+    segs = data_segments(path, 443)
+    times = frame_times(path)
+    dropped = {d["at"]: int(d["what"].split("rel_seq=")[1].split()[0]) for d in _note()["delay_line"]["dropped"]}
+    orig = next(s for s in segs if s.seq - 1 == dropped["client"])
+    resent = next(s for s in segs if s.seq == orig.seq and s.frame > orig.frame)
+    rows = tshark_fields(path, ["frame.number", "http2.streamid", "http2.type", "http2.flags.end_stream"],
+                         display_filter="tcp.srcport==443 && http2", options=keylog_options(NAME))
+    completed = [(int(f), [int(x) for x in sids.split(",")], types.split(","), ends.split(","))
+                 for f, sids, types, ends in rows if orig.frame <= int(f) < resent.frame]
+    assert all(len(sids) == len(types) == len(ends) for _, sids, types, ends in completed)  # DATA/HEADERS only
+    cause = sorted(set(completed[0][1]))  # the first record completed from the original on held the lost bytes
+    expected: dict[int, float] = {}
+    heads_or_ends: dict[int, float] = {}  # what naming streams by HEADERS / END_STREAM frames alone gives
+    for f, sids, types, ends in completed[1:]:
+        wait = _ms(times[resent.frame] - times[f])
+        for sid, ftype, end in zip(sids, types, ends):
+            if sid in cause or ftype not in ("0", "1"):
+                continue
+            expected[sid] = max(expected.get(sid, 0.0), wait)
+            if ftype == "1" or end == "1":
+                heads_or_ends[sid] = max(heads_or_ends.get(sid, 0.0), wait)
+    (ep,) = [e for e in episodes(NAME, "tcp") if e["lost"]["offset"] == dropped["client"]]
+    assert ep["view"].startswith("sender")
+    assert f"HTTP/2 stream {cause[0]} " in ep["cause"]
+    got = _victim_streams(ep)
+    assert got == pytest.approx(expected, abs=TOL_MS) and len(got) >= 2
+    assert any(heads_or_ends.get(s, 0.0) < w - 1.0 for s, w in expected.items())  # mid-body records count
+
+    client = sample(f"{NAME}.client.pcap")
+    (fill,) = [s for s in data_segments(client, 443) if s.seq == orig.seq]
+    client_cause, client_waits, _ = _records_wait(client, fill.frame, keylog_options(NAME))
+    assert client_cause == cause and client_waits.keys() == got.keys()
+    for sid, wait in got.items():
+        assert abs(wait - client_waits[sid]) < 1.0, sid  # the delay lines jitter well under 1 ms
 
 
 def test_streams_held_mid_body_are_victims_with_their_own_wait() -> None:

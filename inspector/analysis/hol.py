@@ -232,7 +232,8 @@ def _sender_view(conn: Any, d: int, resent: list[tuple], units: Units) -> list[E
         ep_start = min(ep_start, fill)  # (frames out of time order in the file)
         cause_units: list[str] = []
         victims: list[tuple[str, float]] = []
-        mine = [m for m in units.marks(orig_frame, max(fill_frame, orig_frame)) if m.direction == d] \
+        mine = [m for m in units.marks(orig_frame, max(fill_frame, orig_frame))
+                + units.sent_marks(orig_frame, max(fill_frame, orig_frame)) if m.direction == d] \
             if orig_frame is not None else []
         if mine:
             # units complete in stream order: the first one completed from the original on held the lost bytes

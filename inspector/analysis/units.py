@@ -9,7 +9,10 @@ that of the whole record (a record is usable only once complete).
 
 A decoder without exchanges may offer ``hol_marks()`` returning
 ``(key, unit, direction, frame, ts, arrival)`` tuples for its own units; the
-analyses use those as they are.
+analyses use those as they are.  ``hol_sent_marks()`` returns the same for the
+units a decoder completed between a lost segment's original and its
+retransmission (noted when the pipeline calls its ``hol_resent`` hook): what a
+sender-side capture says the receiver held.
 """
 
 from __future__ import annotations
@@ -142,8 +145,16 @@ class Units:
                 if frame is not None and lo <= frame <= hi and ts is not None and arrival is not None:
                     key = f"{proto}:{ex.stream if ex.stream is not None else n}"
                     out.append(Mark(key, name(proto, ex, n), direction, frame, ts, arrival))
+        return out + self._layer_marks("hol_marks", lo, hi)
+
+    def sent_marks(self, lo: int, hi: int) -> list[Mark]:
+        """The decoders' marks for units sent in frames ``lo`` to ``hi`` before a retransmission."""
+        return self._layer_marks("hol_sent_marks", lo, hi)
+
+    def _layer_marks(self, method: str, lo: int, hi: int) -> list[Mark]:
+        out: list[Mark] = []
         for layer in layers(self.decoder):
-            extra = getattr(layer, "hol_marks", None)
+            extra = getattr(layer, method, None)
             if callable(extra):
                 out += [Mark(*m) for m in extra() if lo <= m[3] <= hi]
         return out

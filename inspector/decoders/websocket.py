@@ -66,6 +66,10 @@ _INFLATE_STEP = 1 << 20
 _MAX_PENDING_PINGS = 64
 #: head-of-line marks kept per connection (see WebSocketDecoder.hol_marks)
 _MAX_HOL_MARKS = 4096
+#: runs (and message names) remembered per direction for a sender-side view of a loss (see
+#: WebSocketDecoder.hol_resent): at least as many as the TCP spans the reassembler remembers for it, at
+#: most twice that (lists cut in halves)
+_RECENT_RUNS = 128
 _MAX_RTT_SAMPLES = 10_000
 
 
@@ -337,7 +341,7 @@ class _Side:
         "in_frame", "opcode", "fin", "rsv", "masked", "mask", "length", "done", "header_len", "raw",
         "frame_start", "ctrl", "msg", "inflater", "inflate_broken", "closed", "last",
         "frames", "header_bytes", "payload_bytes", "control_bytes", "data_header_bytes", "messages", "message_bytes",
-        "pings", "run_span", "run_done", "hol_frame",
+        "pings", "run_span", "run_done", "hol_frame", "recent", "names", "sent_upto",
     )
 
     def __init__(self) -> None:
@@ -374,6 +378,18 @@ class _Side:
         self.run_span: Span | None = None
         self.run_done: list[tuple[str, str]] = []
         self.hol_frame = 0
+        # for hol_resent: (span, first, last message number with bytes in it) per run fed, the
+        # (number, key, unit) of the messages completed last, and the stream offset of the last run noted
+        self.recent: list[tuple[Span, int, int]] = []
+        self.names: list[tuple[int, str, str]] = []
+        self.sent_upto = -1
+
+
+def _keep(recent: list[Any], item: Any) -> None:
+    """Append to a list of recent items that keeps the last _RECENT_RUNS to 2 * _RECENT_RUNS."""
+    recent.append(item)
+    if len(recent) > 2 * _RECENT_RUNS:
+        del recent[:_RECENT_RUNS]
 
 
 def _size(n: int) -> str:
@@ -419,6 +435,11 @@ class WebSocketDecoder:
         self._held: Span | None = None  # the run being fed, when it waited behind missing TCP bytes
         #: (key, unit, direction, frame, ts, arrival) head-of-line marks, see hol_marks
         self._hol: list[tuple[str, str, int, int, float, float]] = []
+        #: (direction, message number, frame, ts, arrival) of runs sent before a retransmission (see
+        #: hol_resent), and the names of those messages ((direction, number) -> (key, unit)) once known
+        self._sent: list[tuple[int, int, int, float, float]] = []
+        self._sent_names: dict[tuple[int, int], tuple[str, str]] = {}
+        self._sent_unnamed: set[tuple[int, int]] = set()  # noted while still in progress
         if handshake is not None:
             hs = handshake
             self._pending.append(WsHandshake(
@@ -454,6 +475,7 @@ class WebSocketDecoder:
         if side.dead or not data:
             return out
         self._runs(side, direction, offset + len(data), index)
+        first = side.messages + 1  # the number of the message in progress, or of the next one
         if side.pos is None:
             side.pos = offset
         elif offset != side.pos:
@@ -491,7 +513,42 @@ class WebSocketDecoder:
             if side.done == side.length:
                 self._frame_done(side, direction, index, out)
         side.last = _where(index, offset + n - 1)
+        last = side.messages + (side.msg is not None)
+        if last >= first and side.run_span is not None:  # the run carried message bytes (not only control frames)
+            _keep(side.recent, (side.run_span, first, last))
         index.release(side.pos - len(side.hbuf))
+        return out
+
+    def hol_resent(self, direction: int, since: int, frame: int, ts: float) -> None:
+        """TCP sent again (in ``frame``) bytes it first sent in frame ``since``: a sender's view of a loss.
+        The receiver could use nothing sent from then on before the retransmission arrived: note each
+        message with bytes in a run fed from frame ``since`` on, with when that run was sent (the
+        pipeline calls this at retransmissions only; see :meth:`hol_sent_marks`)."""
+        side = self._sides[direction]
+        names = {no: (key, unit) for no, key, unit in side.names}
+        upto = side.sent_upto
+        for span, first, last in side.recent:
+            f = span.frame
+            if f < since or span.start <= upto:
+                continue
+            upto = span.start
+            for no in range(first, last + 1):
+                if len(self._sent) >= _MAX_HOL_MARKS:
+                    break
+                self._sent.append((direction, no, f, span.delivered, span.arrival))
+                if no in names:
+                    self._sent_names[(direction, no)] = names[no]
+                else:
+                    self._sent_unnamed.add((direction, no))
+        side.sent_upto = upto
+
+    def hol_sent_marks(self) -> list[tuple[str, str, int, int, float, float]]:
+        """Marks like :meth:`hol_marks` for the messages with bytes sent between a lost segment's original
+        and its retransmission, each at the time that run was sent (see :meth:`hol_resent`)."""
+        out = []
+        for d, no, frame, ts, arrival in self._sent:
+            key, unit = self._sent_names.get((d, no)) or (f"ws:{d}:{no}", f"ws message #{no} {DIRECTIONS[d]} (incomplete)")
+            out.append((key, unit, d, frame, ts, arrival))
         return out
 
     def hol_marks(self) -> list[tuple[str, str, int, int, float, float]]:
@@ -846,6 +903,10 @@ class WebSocketDecoder:
         if msg.lost is not None or msg.held is not None:
             self._mark(key, unit, direction, msg.lost or msg.held)
         side.run_done.append((key, unit))
+        _keep(side.names, (side.messages, key, unit))
+        if self._sent_unnamed and (direction, side.messages) in self._sent_unnamed:
+            self._sent_unnamed.discard((direction, side.messages))
+            self._sent_names[(direction, side.messages)] = (key, unit)  # noted by hol_resent while in progress
         out.append(WsMessage(
             frame=frame, ts=ts, conn=conn, direction=name, kind=msg.kind,
             size=msg.size if known else None,

@@ -71,10 +71,11 @@ def record_fill(tcp: Any, d: int, frame: int, ts: float, seq: int, seglen: int) 
     fills.append((frame, ts, seq, (seq + seglen) & M32, base, tuple(entries)))
 
 
-# deliver(data, offset, span), gap(offset, length, span) and end(frame, ts)
+# deliver(data, offset, span), gap(offset, length, span), end(frame, ts) and resent(since, frame, ts)
 DeliverFn = Callable[[bytes, int, Span], None]
 GapFn = Callable[[int, int, Span], None]
 EndFn = Callable[[int, float], None]
+ResentFn = Callable[[int, int, float], None]
 
 
 class Reassembler:
@@ -98,6 +99,7 @@ class Reassembler:
         "_recent",
         "on_end",
         "fin",
+        "on_resent",
     )
 
     def __init__(self, deliver: DeliverFn, on_gap: GapFn, on_end: EndFn | None = None) -> None:
@@ -119,6 +121,10 @@ class Reassembler:
         self._recent: deque[Span] = deque(maxlen=RECENT_SPANS)
         self.on_end = on_end  # told once every byte before the FIN was delivered
         self.fin: int | None = None  # the FIN's sequence number, until the stream reaches it
+        #: told when bytes already delivered are sent again: ``on_resent(since, frame, ts)`` with the frame
+        #: that first carried them (what a sender-side capture shows of a loss; decoders then name the
+        #: units delivered since, which the receiver could use only once the retransmission arrived)
+        self.on_resent: ResentFn | None = None
 
     def start(self, seq: int) -> None:
         """The stream's first byte has sequence number ``seq`` (ISN + 1 after a SYN)."""
@@ -142,8 +148,10 @@ class Reassembler:
                 differs = self._compare(seq, payload)
             if len(self.resent) < MAX_RESENT_RECORDS:
                 start = self.offset + rel
-                self.resent.append((start, self.offset + min(rel + seglen, 0), frame, ts, self.offset,
-                                    tuple(s for s in self._recent if s.end > start)))
+                recent = tuple(s for s in self._recent if s.end > start)
+                self.resent.append((start, self.offset + min(rel + seglen, 0), frame, ts, self.offset, recent))
+                if self.on_resent is not None and recent:
+                    self.on_resent(recent[0].frame, frame, ts)
             if rel + seglen <= 0:
                 return differs
             cut = -rel

@@ -306,14 +306,19 @@ class TcpState:
     # ------------------------------------------------------------------ streams
 
     def attach_streams(self, deliver: Callable[[int, bytes, int, Span], None], gap: Callable[[int, int, int, Span], None],
-                       end: Callable[[int, int, float], None] | None = None) -> None:
-        """Start reassembling both directions, handing bytes, gaps and the FIN's arrival
-        (``end(direction, frame, ts)``, once all bytes before it are in) to the callbacks."""
+                       end: Callable[[int, int, float], None] | None = None,
+                       resent: Callable[[int, int, int, float], None] | None = None) -> None:
+        """Start reassembling both directions, handing bytes, gaps, the FIN's arrival
+        (``end(direction, frame, ts)``, once all bytes before it are in) and retransmissions of bytes
+        already delivered (``resent(direction, first_frame, frame, ts)``) to the callbacks."""
         for d in (0, 1):
             if self.reasm[d] is None:
                 # Stream offset 0 is the byte after the SYN when we see it
                 # (stream_segment), else the first byte seen.
-                self.reasm[d] = Reassembler(partial(deliver, d), partial(gap, d), None if end is None else partial(end, d))
+                r = Reassembler(partial(deliver, d), partial(gap, d), None if end is None else partial(end, d))
+                if resent is not None:
+                    r.on_resent = partial(resent, d)
+                self.reasm[d] = r
 
     def stream_segment(self, d: int, seq: int, flags: int, seglen: int, payload: bytes, frame: int, ts: float) -> bool:
         """Feed a segment's payload to direction ``d``'s reassembler (if attached)."""
