@@ -12,7 +12,10 @@ Four kinds of episode:
     original segment and later its retransmission; the receiver's view is
     inferred: everything sent after the original and before the
     retransmission is taken to have arrived and waited for it (constant
-    one-way delay, the retransmission not spurious).  The cause is the unit
+    one-way delay, the retransmission not spurious); the decoders note, at
+    the retransmission, the units of what they decoded since the original
+    (``hol_resent``), each victim waiting from when its first bytes after the
+    lost ones were sent.  The cause is the unit
     whose bytes were lost; the victims are the *other* units that became
     deliverable only when the hole filled, each with its own wait (delivery
     minus the arrival of the bytes that completed it: over TLS the whole
@@ -245,7 +248,7 @@ def _sender_view(conn: Any, d: int, resent: list[tuple], units: Units) -> list[E
             victims = _victims_from_marks(
                 [m for m in mine if m.frame in frames and m.key not in keys and m.ts < fill], lambda m: fill - m.ts)
         if not cause_units and not victims:
-            # no unit completed around the loss (a WebSocket stream, or no application decoder)
+            # no decoder named the units sent around the loss (none claimed the bytes, or TLS without keys)
             victims = _byte_victims(conn, after, lambda s: fill - s.arrival)
         if not cause_units:
             cause_units = [unit for _, unit in _in_flight(units, d, fill)]
