@@ -177,3 +177,101 @@ def test_first_screen_keys_and_peak_memory_of_the_view(big_capture, tmp_path):
     # a ceiling (Textual ~60 MB, the HTTP/2 decoder's ~1 KB per request, the event columns); what
     # separates compact from per-object storage is test_events_are_kept_compactly
     assert r["peak_rss_mb"] < 250, r
+
+
+async def _painted(screen) -> None:
+    done = asyncio.Event()
+    screen.call_after_refresh(done.set)
+    await done.wait()
+
+
+@async_test
+async def test_a_big_connection_opens_and_closes_quickly_with_bounded_marks(big_capture):
+    """Enter on the h2load connection (~90,000 events, 20,000 streams) paints the connection view in a
+    fraction of a second, Esc returns as fast, and its timeline keeps a bounded number of marks: one per
+    bin of a time grid per lane (short streams' lanes keep none: their marks are read from the events
+    in view), not one per event. What the view draws of a stream's lane is what every event of the
+    connection, each drawn on a grid as fine as the columns, gives."""
+    from textual import events
+
+    from tui.app import NetinspectApp
+    from tui.screens.connection import ConnectionScreen
+    from tui.screens.connections import ConnectionsScreen
+    from tui.sources import FileSource
+    from tui.timeline import BINS, TimelineModel
+
+    app = NetinspectApp(FileSource(big_capture, KeyLog()))
+    async with app.run_test(size=(120, 36)):
+        await _until(lambda: app.done, timeout=120)
+        model = app.model
+        cid = max(range(len(model.events)), key=lambda c: len(model.events[c]))
+        log = model.events_of(cid)
+        streams = model.row(cid).requests
+        assert len(log) > 50_000 and streams == REQUESTS
+        app.screen.list.select_id(cid)
+        await _painted(app.screen)
+        enter: list[float] = []
+        esc: list[float] = []
+        for round_ in range(3):
+            start = time.monotonic()
+            app.post_message(events.Key("enter", "\r"))
+            await _until(lambda: isinstance(app.screen, ConnectionScreen) and getattr(app.screen, "ready", False))
+            await _painted(app.screen)
+            enter.append(time.monotonic() - start)
+            screen = app.screen
+            assert screen.cid == cid and screen.events.count == len(log)
+            await _until(lambda: not screen.timeline_model.behind(log), timeout=30)
+            await _painted(screen)
+            tl = screen.timeline_model
+            if round_ == 0:
+                # every stream has its lane; marks: at most a grid's worth per lane that keeps any
+                lanes = [ln for ln in tl.lanes.values() if ln.key[0] == "stream" and ln.key[1]]
+                assert len(lanes) == REQUESTS
+                keeping = [ln for ln in tl.lanes.values() if ln.bins]
+                assert tl.mark_count() <= BINS * len(keeping) and len(keeping) <= 6, [ln.name for ln in keeping]
+                assert tl.mark_count() < len(log) / 8, (tl.mark_count(), len(log))
+                # the stream lanes in view are drawn from the connection's events
+                view = screen.timeline
+                top = [ln for ln in tl.ordered() if ln.lazy][:10]
+                view.scroll_to(y=tl.position(top[0].key), animate=False, immediate=True)
+                await _painted(screen)
+                t0, t1, w = view.t0, view.t0 + view.span, view._width
+                every = tl._scan([(0, len(log))], t0, (t1 - t0) / (4 * w), 4 * w + 1)
+                for lane in top:
+                    drawn = view._columns(lane)
+                    assert drawn == lane.columns(t0, t1, w, every.lanes[lane.key]), lane.name
+                    assert any(c is not None and c[0] == "H" for c in drawn), lane.name  # its HEADERS
+            start = time.monotonic()
+            app.post_message(events.Key("escape", None))
+            await _until(lambda: isinstance(app.screen, ConnectionsScreen))
+            await _painted(app.screen)
+            esc.append(time.monotonic() - start)
+        # measured on 2 cores at load ~2: Enter 0.1-0.2 s (the first, which composes the screen, 0.3 s),
+        # Esc 0.03-0.1 s; the bounds leave room for a loaded CI machine
+        assert max(enter) < 2.0 and sorted(enter)[1] < 0.9, enter
+        assert max(esc) < 0.6 and sorted(esc)[1] < 0.4, esc
+
+    # marks do not grow with the events: a quarter, half and all of the connection on a 256-bin grid
+    counts = []
+    for part in (4, 2, 1):
+        tl = TimelineModel(model.row(cid).summary, bins=256)
+        tl.update(_Prefix(log, len(log) // part))
+        counts.append(tl.mark_count())
+        assert all(len(ln.bins) <= 256 for ln in tl.lanes.values())
+    assert counts[2] < 1.3 * counts[0] and counts[2] <= 256 * 6, counts
+
+
+class _Prefix:
+    """The first ``n`` events of an event log (the timeline reads nothing past them)."""
+
+    def __init__(self, log, n: int) -> None:
+        self.log, self.n = log, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        return self.log[i]
+
+    def __getattr__(self, name: str):
+        return getattr(self.log, name)

@@ -44,6 +44,8 @@ class Span:
 BINS = 8192
 #: A window whose events would number more than this is drawn from the bins even when they are coarse.
 WINDOW_EVENTS = 60000
+#: A stream's lane whose events span more than this many of the connection's keeps its own marks.
+LAZY_EVENTS = 4096
 
 
 @dataclass(eq=False)
@@ -56,11 +58,26 @@ class Lane:
     bins: dict[int, tuple[int, str, str, int, float]] = field(default_factory=dict)
     spans: list[Span] = field(default_factory=list)
     version: int = 0
+    #: a stream's lane keeps no marks while its events lie within :data:`LAZY_EVENTS` of each other
+    #: (a connection can have 500,000 streams): they are read from the events ``lo..hi`` when drawn
+    lazy: bool = False
+    lo: int = -1
+    hi: int = -1
 
     def add(self, ts: float, prio: int, char: str, style: str, index: int) -> None:
+        if self.lazy:
+            if self.lo < 0:
+                self.lo = index
+            if index > self.hi:
+                self.hi = index
+            if self.hi - self.lo <= LAZY_EVENTS:
+                self.version += 1
+                return
+            self._keep_marks(index)
+            return
         g = self.grid
         b = int((ts - g.t_base) * g.inv)
-        if not 0 <= b < BINS:
+        if not 0 <= b < g.max_bins:
             if g.fixed:
                 return  # a window's scan: outside the window
             if b < 0:
@@ -72,6 +89,16 @@ class Lane:
         if cur is None or prio > cur[0]:
             self.bins[b] = (prio, char, style, index, ts)
             self.version += 1
+
+    def _keep_marks(self, upto: int) -> None:
+        """A long-lived stream: from now on its marks are kept in bins, starting with those so far."""
+        g = self.grid
+        g._widen(g.events_ts(upto))
+        scan = g._scan([(self.lo, upto + 1)], g.t_base, g.bin_width, g.max_bins)
+        self.lazy = False
+        lane = scan.lanes.get(self.key)
+        self.bins = dict(lane.bins) if lane is not None else {}
+        self.version += 1
 
     def _merge(self) -> None:
         """The grid's bins doubled in width: pairs of bins become one (the more important mark)."""
@@ -168,8 +195,9 @@ class TimelineModel:
     stalls, HOL episodes: a few per stream).  A zoomed-in window finer than the bins is drawn
     from the events in it (:meth:`window`), found by time in the event list."""
 
-    def __init__(self, summary: dict[str, Any] | None = None) -> None:
+    def __init__(self, summary: dict[str, Any] | None = None, bins: int = BINS) -> None:
         self.lanes: dict[tuple[Any, ...], Lane] = {}
+        self.max_bins = bins  #: bins of the time grid (a lane keeps at most this many marks)
         self._ordered: list[Lane] | None = None
         self._position: dict[tuple[Any, ...], int] = {}
         self.seen = 0
@@ -197,10 +225,10 @@ class TimelineModel:
 
     # ------------------------------------------------------------------ lanes
 
-    def lane(self, key: tuple[Any, ...], name: str, order: tuple[Any, ...]) -> Lane:
+    def lane(self, key: tuple[Any, ...], name: str, order: tuple[Any, ...], lazy: bool = False) -> Lane:
         lane = self.lanes.get(key)
         if lane is None:
-            lane = self.lanes[key] = Lane(key, name, order, self)
+            lane = self.lanes[key] = Lane(key, name, order, self, lazy=lazy and not self.fixed)
             self._ordered = None
         return lane
 
@@ -210,7 +238,7 @@ class TimelineModel:
 
     def _widen(self, ts: float) -> None:
         """``ts`` is past the grid's last bin: double the bin width (merging bins) until it fits."""
-        while int((ts - self.t_base) * self.inv) >= BINS:
+        while int((ts - self.t_base) * self.inv) >= self.max_bins:
             self.bin_width *= 2
             self.inv = 1.0 / self.bin_width
             for lane in self.lanes.values():
@@ -236,7 +264,7 @@ class TimelineModel:
             return self.lane(("stream", 0), "h2 conn", (3, 0))
         if proto == "h3" and stream % 4 in (2, 3):
             return self.lane(("h3ctl",), "h3 ctl", (3, 1))
-        return self.lane(("stream", stream), f"{proto} s{stream}", (4, stream))
+        return self.lane(("stream", stream), f"{proto} s{stream}", (4, stream), lazy=True)
 
     # ------------------------------------------------------------------ ingest
 
@@ -258,7 +286,7 @@ class TimelineModel:
             self.t_base = ts
             # bins wide enough for what is there already (fewer merges as it is read)
             span = ts_at(len(events) - 1) - ts
-            while self.bin_width * BINS < span * 1.5:
+            while self.bin_width * self.max_bins < span * 1.5:
                 self.bin_width *= 2
             self.inv = 1.0 / self.bin_width
         self._ingest(events, self.seen, n)
@@ -275,6 +303,7 @@ class TimelineModel:
         # analysis) code and whether it carries data
         seg_marks: dict[int, tuple[Lane, int, str, str] | None] = {}
         tls: Lane | None = None
+        nbins = self.max_bins
         for i in range(lo, hi):
             u = light(i) if light is not None else None
             if u is not None:
@@ -295,7 +324,7 @@ class TimelineModel:
                         continue
                     lane, prio = mk[0], mk[1]
                     b = int((ts - self.t_base) * self.inv)
-                    if 0 <= b < BINS:
+                    if 0 <= b < nbins:
                         cur = lane.bins.get(b)
                         if cur is None or prio > cur[0]:
                             lane.bins[b] = (prio, mk[2], mk[3], i, ts)
@@ -306,7 +335,7 @@ class TimelineModel:
                     if tls is None:
                         tls = self.lane(("tls",), "tls", (2, 0))
                     b = int((ts - self.t_base) * self.inv)
-                    if 0 <= b < BINS:
+                    if 0 <= b < nbins:
                         if b not in tls.bins:
                             tls.bins[b] = (P_ACK, "·", "dim", i, ts)
                             tls.version += 1
@@ -347,15 +376,40 @@ class TimelineModel:
         hi = min(n, bisect_right(range(n), t1, key=ts_at) + 64)
         if hi - lo > WINDOW_EVENTS:
             return None
-        w = TimelineModel(self.summary)
+        return self._scan([(lo, hi)], t0, (t1 - t0) / (4 * width), 4 * width + 1)
+
+    def lazy_marks(self, lanes: list[Lane], t0: float, t1: float, width: int) -> TimelineModel | None:
+        """The marks of these lanes that keep none (short streams), read from their events on a
+        grid fine enough for ``width`` columns from ``t0``; None if there are none to read."""
+        short = [ln for ln in lanes if ln.lazy and ln.lo >= 0]
+        if not short or self.events is None or t1 <= t0:
+            return None
+        # the lanes' index ranges, overlapping ones merged (streams in view mostly overlap in time)
+        ranges: list[list[int]] = []
+        for lo, hi in sorted((ln.lo, min(self.seen, ln.hi + 1)) for ln in short):
+            if ranges and lo <= ranges[-1][1]:
+                ranges[-1][1] = max(ranges[-1][1], hi)
+            else:
+                ranges.append([lo, hi])
+        return self._scan(ranges, t0, (t1 - t0) / (4 * width), 4 * width + 1)
+
+    def _scan(self, ranges: Any, t_base: float, bin_width: float, bins: int) -> TimelineModel:
+        """A throwaway model of the events in ``ranges`` ([lo, hi) pairs) on a fixed grid of
+        ``bins`` bins (marks off it are dropped)."""
+        w = TimelineModel(self.summary, bins=bins)
         w.fixed = True
-        w.t_base = t0
-        w.bin_width = (t1 - t0) / (4 * width)
-        w.inv = 1.0 / w.bin_width
-        w.t_min = w.t_max = t0
-        w._ingest(events, lo, hi)
-        w.seen = hi
+        w.events = self.events
+        w.t_base = t_base
+        w.bin_width = bin_width
+        w.inv = 1.0 / bin_width
+        w.t_min = w.t_max = t_base
+        for lo, hi in ranges:
+            w._ingest(self.events, lo, hi)
+            w.seen = max(w.seen, hi)
         return w
+
+    def events_ts(self, i: int) -> float:
+        return _ts_reader(self.events)(i)
 
     def _add(self, e: Any, i: int) -> None:
         layer, t, ts = e.layer, e.type, e.ts

@@ -64,6 +64,8 @@ class SequenceScreen(Screen[None]):
         self.query_one("#conn-title", Static).update(title)
         self._title()
         self.query_one("#sequence-detail").border_title = "Detail"
+        if self.start_index is not None:
+            self.diagram.grow(self.start_index)
         if self.start_index is not None and self.diagram.rows:
             from bisect import bisect_left
 

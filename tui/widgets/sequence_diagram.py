@@ -3,6 +3,8 @@ with times, the gap since the previous arrow and an RTT gutter (time in round tr
 
 from __future__ import annotations
 
+import time
+from array import array
 from typing import Any
 
 from rich.cells import cell_len
@@ -43,6 +45,31 @@ def arrow(text: str, direction: str | None, width: int) -> str:
     return "│◀" + "─" * left + label + "─" * right + "│"
 
 
+#: seconds of scanning per step when a big connection's rows are worked out (the rest follows on a timer)
+_SCAN_SLICE = 0.03
+_LIGHT_LAYERS = {1: "tcp", 2: "tls", 3: "http2"}
+
+
+def _plain_at(events: Any, i: int, with_data: bool) -> bool:
+    """:func:`is_plain_segment` of event ``i``, read from an EventLog's columns when it keeps it there."""
+    light = getattr(events, "light", None)
+    u = light(i) if light is not None else None
+    if u is None:
+        return is_plain_segment(events[i], with_data)
+    if u[0] != 1:
+        return False
+    _, flags, analysis = events.segment_code(u[1])
+    if analysis or "S" in flags or "F" in flags or "R" in flags:
+        return False
+    return with_data or not u[2]
+
+
+def _layer_at(events: Any, i: int) -> str:
+    light = getattr(events, "light", None)
+    u = light(i) if light is not None else None
+    return _LIGHT_LAYERS[u[0]] if u is not None else events[i].layer
+
+
 class SequenceDiagram(VirtualList):
     columns = [
         Column("time", "time ms", 9, "right", sortable=False),
@@ -54,7 +81,7 @@ class SequenceDiagram(VirtualList):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.events: list[Event] = []
-        self.rows: list[int] = []  #: event indices shown
+        self.rows: array[int] = array("q")  #: event indices shown (numbers, not objects: a connection can have 500,000)
         self.origin: float | None = None
         self.rtt: float | None = None
         self.client = "client"
@@ -63,41 +90,60 @@ class SequenceDiagram(VirtualList):
         self.decoded = False  #: the connection has application events (then data segments are hidden too)
         self.view: list[int] | None = None  #: a filter's passing event indices
         self._scanned = 0
+        self._scanning = False
 
     def show(self, events: list[Event], origin: float | None, rtt: float | None, client: str, server: str,
              view: list[int] | None = None) -> None:
         self.events, self.origin, self.rtt = events, origin, rtt
         self.client, self.server = client, server
         self.view = view
-        self.rows = []
+        self.rows = array("q")
         self._scanned = 0
         self.grow()
         self.move_cursor(0)
 
-    def grow(self) -> None:
-        """Take events added since the last call."""
+    def grow(self, upto: int = -1) -> None:
+        """Take events added since the last call (a slice of time's worth, but at least those
+        before event index ``upto``; the rest on a timer)."""
         events = self.events
-        if not self.decoded and any(e.layer not in ("tcp", "udp") for e in events[self._scanned : self._scanned + 5000]):
+        n = len(events)
+        if not self.decoded and any(_layer_at(events, i) not in ("tcp", "udp")
+                                    for i in range(self._scanned, min(n, self._scanned + 5000))):
             self.decoded = True
-            self.rows, self._scanned = [], 0
+            self.rows, self._scanned = array("q"), 0
         hide = not self.show_all
         data = self.decoded
-        if self.view is not None:
-            self.rows = [i for i in self.view if not (hide and is_plain_segment(events[i], data))]
-            self._scanned = len(events)
-        else:
-            for i in range(self._scanned, len(events)):
-                if not (hide and is_plain_segment(events[i], data)):
-                    self.rows.append(i)
-            self._scanned = len(events)
-        self.set_count(len(self.rows))
+        source = self.view if self.view is not None else range(n)
+        end = time.monotonic() + _SCAN_SLICE
+        rows = self.rows
+        at = self._scanned  # position in ``source``
+        total = len(source)
+        while at < total:
+            stop = min(total, at + 2000)
+            if hide:
+                rows.extend(i for i in source[at:stop] if not _plain_at(events, i, data))
+            else:
+                rows.extend(source[at:stop])
+            at = stop
+            if time.monotonic() > end and source[at - 1] >= upto:
+                break
+        self._scanned = at
+        self.set_count(len(rows))
+        if at < total and not self._scanning:
+            self._scanning = True
+            self.set_timer(0.005, self._scan_more)
+
+    def _scan_more(self) -> None:
+        self._scanning = False
+        if self.is_attached:
+            self.grow()
 
     def toggle_all(self) -> None:
         current = self.rows[self.cursor] if self.rows else 0
         self.show_all = not self.show_all
-        self.rows = []
+        self.rows = array("q")
         self._scanned = 0
-        self.grow()
+        self.grow(current)
         from bisect import bisect_left
 
         self.move_cursor(min(bisect_left(self.rows, current), max(len(self.rows) - 1, 0)))

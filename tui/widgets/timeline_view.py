@@ -63,12 +63,15 @@ class TimelineView(ScrollView, can_focus=True):
         self._cache: dict[tuple[Any, ...], list[Any]] = {}
         #: the marks of a zoomed-in window, scanned from its events: (t0, span, width, model version, window)
         self._window: tuple[float, float, int, int, Any] | None = None
+        #: the marks of the short streams' lanes in view, scanned from their events: (key, scan)
+        self._lazy: tuple[tuple[Any, ...], Any] | None = None
 
     def show(self, model: TimelineModel, origin: float) -> None:
         self.model = model
         self.origin = origin
         self._cache.clear()
         self._window = None
+        self._lazy = None
         self.scroll_to(y=0, animate=False, immediate=True)
         self.fit()
 
@@ -157,19 +160,32 @@ class TimelineView(ScrollView, can_focus=True):
         return f"{'ms':>{GUTTER - 1}} " + "".join(chars)
 
     def _marks_of(self, lane: Any) -> Any:
-        """Where ``lane``'s marks come from: its bins, or when zoomed in finer than them, a scan
-        of the window's events (made once per window and model version)."""
+        """Where ``lane``'s marks come from: its bins; when zoomed in finer than them, a scan of
+        the window's events; for a short stream's lane (which keeps no marks), a scan of the
+        events of the streams in view.  Scans are made once per window, rows and model version."""
         m = self.model
+        if m is None:
+            return True
         w = self._width
         t1 = self.t0 + self.span
-        if m is None or m.fine_enough(self.t0, t1, w):
+        if not m.fine_enough(self.t0, t1, w):
+            win = self._window
+            if win is None or win[:4] != (self.t0, self.span, w, m.version):
+                win = self._window = (self.t0, self.span, w, m.version, m.window(self.t0, t1, w))
+            if win[4] is not None:
+                return win[4].lanes.get(lane.key) or False
+            # too many events to scan: the bins, coarse as they are
+        if not lane.lazy:
             return True
-        win = self._window
-        if win is None or win[:4] != (self.t0, self.span, w, m.version):
-            win = self._window = (self.t0, self.span, w, m.version, m.window(self.t0, t1, w))
-        if win[4] is None:
-            return True  # too many events to scan: the bins, coarse as they are
-        return win[4].lanes.get(lane.key) or False
+        top = int(self.scroll_y)
+        rows = max(1, self.scrollable_content_region.height - 1)
+        key = (self.t0, self.span, w, m.version, top, rows)
+        scan = self._lazy
+        if scan is None or scan[0] != key:
+            scan = self._lazy = (key, m.lazy_marks(m.ordered()[top : top + rows], self.t0, t1, w))
+        if scan[1] is None:
+            return False
+        return scan[1].lanes.get(lane.key) or False
 
     def _columns(self, lane: Any) -> list[Any]:
         w = self._width
