@@ -11,6 +11,7 @@ then redraw from the model (only the rows in view).  Screens:
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +113,11 @@ class NetinspectApp(App[int]):
         self.fraction = message.fraction
         first_done = message.done and not self.done
         self.done = message.done
+        if first_done:
+            # A loaded capture is millions of long-lived objects (connections, decoder state): each
+            # full collection walked them all (50-200 ms, stalling keys at random).  Nothing loaded
+            # is freed any more, so the collector may leave it alone from now on.
+            gc.freeze()
         if first_done and self.walkthrough is not None and not _is_screen(self.screen, "WalkthroughScreen"):
             from .screens.walkthrough import WalkthroughScreen
 
@@ -123,6 +129,7 @@ class NetinspectApp(App[int]):
 
     @on(ModelReplaced)
     def _replaced(self, message: ModelReplaced) -> None:
+        gc.unfreeze()  # the old model is garbage now: let the collector have it
         self.model = message.model
         for screen in self.screen_stack:
             if getattr(screen, "ready", False):

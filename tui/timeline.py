@@ -152,8 +152,8 @@ class Lane:
         bins = src.bins
         b0 = max(0, int((t0 - g.t_base) * g.inv) - 1)
         b1 = int((t1 - g.t_base) * g.inv) + 1
-        found = ((bins[b] for b in range(b0, b1 + 1) if b in bins) if b1 - b0 < len(bins)
-                 else (m for b, m in sorted(bins.items()) if b0 <= b <= b1))
+        # the bins in the window (all of them, unsorted: ties go to the first kept, near enough in time)
+        found = (bins[b] for b in range(b0, b1 + 1) if b in bins) if b1 - b0 < len(bins) else bins.values()
         for m in found:
             ts = m[4]
             if ts < t0 or ts > t1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from inspector.filter import Filter
 
@@ -20,6 +21,7 @@ from ..widgets.annotations import AnnotationList
 from ..widgets.detail_tree import DetailTree
 from ..widgets.event_list import EventList
 from ..widgets.filter_bar import FilterBar
+from ..widgets.footer import Footer
 from ..widgets.hex_view import HexView
 from ..widgets.status_bar import StatusBar
 from ..widgets.timeline_view import TimelineView
@@ -310,7 +312,8 @@ class ConnectionScreen(Screen[None]):
 
     def select_event(self, index: int) -> None:
         """Move the event cursor to event ``index`` of this connection (clearing a filter that hides it)."""
-        if self.events.view is not None and index not in set(self.events.view):
+        view = self.events.view
+        if view is not None and not (0 <= (at := bisect_left(view, index)) < len(view) and view[at] == index):
             self.filter = None
             self._show_events(keep=True)
         self.events.move_cursor(self.events.row_of(index))
@@ -333,11 +336,11 @@ class ConnectionScreen(Screen[None]):
 
     def _jump_to_time(self, ts: float) -> None:
         events = self.ni.model.events_of(self.cid)
-        for i, e in enumerate(events):
-            if e.ts >= ts:
-                self.select_event(i)
-                self.events.focus()
-                return
+        # the first event at or after ``ts`` (read from the columns: events are in capture order)
+        i = bisect_left(range(len(events)), ts, key=events.ts_at)
+        if i < len(events):
+            self.select_event(i)
+            self.events.focus()
 
     def on_timeline_view_clicked(self, message: TimelineView.Clicked) -> None:
         self.select_event(message.index)

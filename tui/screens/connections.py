@@ -10,11 +10,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from ..widgets.connection_list import ConnectionList
 from ..widgets.detail_tree import DetailTree
 from ..widgets.filter_bar import FilterBar
+from ..widgets.footer import Footer
 from ..widgets.status_bar import StatusBar
 from ..widgets.virtual_list import VirtualList
 

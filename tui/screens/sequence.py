@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ..widgets.detail_tree import DetailTree
+from ..widgets.footer import Footer
 from ..widgets.sequence_diagram import SequenceDiagram
 from ..widgets.status_bar import StatusBar
 from ..widgets.virtual_list import VirtualList

@@ -12,12 +12,13 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ..widgets.annotations import AnnotationList
 from ..widgets.detail_tree import DetailTree
 from ..widgets.event_list import EventList
 from ..widgets.filter_bar import FilterBar
+from ..widgets.footer import Footer
 from ..widgets.hex_view import HexView
 from ..widgets.status_bar import StatusBar
 from ..widgets.timeline_view import TimelineView
