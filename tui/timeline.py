@@ -16,8 +16,10 @@ binned per screen column by :meth:`Lane.columns`.  No Textual here.
 from __future__ import annotations
 
 import re
+import math
+from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +201,7 @@ class TimelineModel:
         self.lanes: dict[tuple[Any, ...], Lane] = {}
         self.max_bins = bins  #: bins of the time grid (a lane keeps at most this many marks)
         self._ordered: list[Lane] | None = None
+        self._ordered_streams = 0
         self._position: dict[tuple[Any, ...], int] = {}
         self.seen = 0
         self.t_min: float | None = None
@@ -218,8 +221,20 @@ class TimelineModel:
         self._client_hello: float | None = None
         self._tls_done = False
         self._quic_first: float | None = None
-        self._streams: dict[int, list[float]] = {}  # stream -> [first ts, last ts]
         self._stream_span: dict[int, Span] = {}
+        # Streams' lanes as rows of numbers (a connection can have 100,000 streams): a Lane object
+        # is made only for those drawn (cached a little) and those with spans of their own or long
+        # lives (kept in ``lanes``).  Per stream: id, first and last event index, first and last
+        # frame time (the stream's lifetime; NaN: none), in order of appearance.
+        self._s_id = array("q")
+        self._s_lo = array("q")
+        self._s_hi = array("q")
+        self._s_t0 = array("d")
+        self._s_t1 = array("d")
+        self._s_slot: dict[int, int] | None = None  #: stream -> slot, once ids stop rising (else bisect)
+        self._s_proto = "h2"
+        self._s_sorted: tuple[int, array[int]] | None = None  #: (count, slots in stream order)
+        self._s_made: dict[int, tuple[int, Lane]] = {}  #: slot -> (version, lane made for drawing)
         self._dns: dict[int, float] = {}
         self._requests: dict[int, float] = {}  # HTTP/1.x request frame -> its start
 
@@ -244,17 +259,142 @@ class TimelineModel:
             for lane in self.lanes.values():
                 lane._merge()
 
-    def ordered(self) -> list[Lane]:
-        """Lanes top to bottom (cached: a connection can have 30,000 streams)."""
+    def ordered(self) -> Sequence[Lane]:
+        """Lanes top to bottom: those before the streams, one per stream (by id), those after."""
         if self._ordered is None:
-            self._ordered = sorted(self.lanes.values(), key=lambda ln: ln.order)
-            self._position = {ln.key: i for i, ln in enumerate(self._ordered)}
-        return self._ordered
+            real = sorted((ln for ln in self.lanes.values() if ln.order[0] != 4), key=lambda ln: ln.order)
+            head = [ln for ln in real if ln.order < (4,)]
+            tail = real[len(head):]
+            self._ordered = _Rows(self, head, tail)  # type: ignore[assignment]
+            self._ordered_streams = len(self._s_id)
+            self._position = {ln.key: i for i, ln in enumerate(head)}
+            self._position.update({ln.key: i for i, ln in enumerate(tail, len(head) + len(self._s_id))})
+        elif self._ordered_streams != len(self._s_id) and self._ordered.tail:  # type: ignore[attr-defined]
+            self._ordered = None  # more streams: the lanes after them moved down
+            return self.ordered()
+        return self._ordered  # type: ignore[return-value]
 
     def position(self, key: tuple[Any, ...]) -> int | None:
         """Row of the lane ``key`` in :meth:`ordered` (None if there is no such lane)."""
-        self.ordered()
-        return self._position.get(key)
+        rows = self.ordered()
+        at = self._position.get(key)
+        if at is None and key[0] == "stream":
+            slot = self._slot_of(key[1])
+            if slot is not None:
+                at = len(rows.head) + self._rank(slot)  # type: ignore[attr-defined]
+        return at
+
+    # ------------------------------------------------------------------ streams as rows
+
+    def _slot_of(self, stream: int) -> int | None:
+        if self._s_slot is not None:
+            return self._s_slot.get(stream)
+        ids = self._s_id
+        k = bisect_left(ids, stream)
+        return k if k < len(ids) and ids[k] == stream else None
+
+    def _new_stream(self, stream: int, proto: str) -> int:
+        ids = self._s_id
+        slot = len(ids)
+        if self._s_slot is None and ids and stream < ids[-1]:
+            self._s_slot = {sid: k for k, sid in enumerate(ids)}  # ids stopped rising
+        if self._s_slot is not None:
+            self._s_slot[stream] = slot
+        self._s_proto = proto
+        ids.append(stream)
+        self._s_lo.append(-1)
+        self._s_hi.append(-1)
+        self._s_t0.append(math.nan)
+        self._s_t1.append(math.nan)
+        return slot
+
+    def _rank(self, slot: int) -> int:
+        """Row of stream ``slot`` among the streams (by id)."""
+        if self._s_slot is None:
+            return slot
+        order = self._stream_order()
+        return bisect_left(order, self._s_id[slot], key=self._s_id.__getitem__)
+
+    def _stream_order(self) -> array[int]:
+        n = len(self._s_id)
+        if self._s_slot is None:
+            return array("q", range(n))
+        if self._s_sorted is None or self._s_sorted[0] != n:
+            self._s_sorted = (n, array("q", sorted(range(n), key=self._s_id.__getitem__)))
+        return self._s_sorted[1]
+
+    def _stream_row(self, rank: int) -> Lane:
+        """The lane of the ``rank``-th stream by id: its own if it has one, else one made to draw it."""
+        slot = rank if self._s_slot is None else self._stream_order()[rank]
+        sid = self._s_id[slot]
+        lane = self.lanes.get(("stream", sid))
+        if lane is not None:
+            return lane
+        made = self._s_made.get(slot)
+        if made is not None and made[0] == self.version:
+            return made[1]
+        lane = Lane(("stream", sid), f"{self._s_proto} s{sid}", (4, sid), self, lazy=True,
+                    lo=self._s_lo[slot], hi=self._s_hi[slot], version=self.version)
+        t0 = self._s_t0[slot]
+        if t0 == t0:
+            lane.spans.append(Span(t0, self._s_t1[slot], "─", "dim", "", self._s_lo[slot]))
+        if len(self._s_made) > 1024:
+            self._s_made.clear()
+        self._s_made[slot] = (self.version, lane)
+        return lane
+
+    def _promote(self, stream: int, proto: str) -> Lane:
+        """Stream ``stream``'s own lane (made from its row: it gets spans, or marks of its own)."""
+        key = ("stream", stream)
+        lane = self.lanes.get(key)
+        if lane is not None:
+            return lane
+        slot = self._slot_of(stream)
+        if slot is None:
+            slot = self._new_stream(stream, proto)
+        lane = self.lanes[key] = Lane(key, f"{proto} s{stream}", (4, stream), self, lazy=True,
+                                      lo=self._s_lo[slot], hi=self._s_hi[slot])
+        t0 = self._s_t0[slot]
+        if t0 == t0:
+            span = self._stream_span[stream] = Span(t0, self._s_t1[slot], "─", "dim", "", self._s_lo[slot])
+            lane.spans.append(span)
+        self._s_made.pop(slot, None)
+        return lane
+
+    def _stream_event(self, stream: int, proto: str, ts: float, prio: int, char: str, style: str, i: int,
+                      lifetime: bool) -> None:
+        """Event ``i`` on a stream: on its own lane if it has one, else on its row."""
+        lane = self.lanes.get(("stream", stream))
+        if lane is None:
+            slot = self._slot_of(stream)
+            if slot is None:
+                slot = self._new_stream(stream, proto)
+            lo = self._s_lo[slot]
+            if lo < 0:
+                self._s_lo[slot] = lo = i
+            if i > self._s_hi[slot]:
+                self._s_hi[slot] = i
+            if lifetime:
+                t0 = self._s_t0[slot]
+                if t0 != t0:
+                    self._s_t0[slot] = self._s_t1[slot] = ts
+                elif ts < t0:
+                    self._s_t0[slot] = ts
+                elif ts > self._s_t1[slot]:
+                    self._s_t1[slot] = ts
+            if i - lo <= LAZY_EVENTS:
+                return
+            lane = self._promote(stream, proto)  # a long life: it keeps marks from now on
+            lane.add(ts, prio, char, style, i)
+            return
+        lane.add(ts, prio, char, style, i)
+        if lifetime:
+            span = self._stream_span.get(stream)
+            if span is None:
+                span = self._stream_span[stream] = Span(ts, ts, "─", "dim", "", i)
+                lane.spans.insert(0, span)
+            span.t0 = min(span.t0, ts)
+            span.t1 = max(span.t1, ts)
 
     def _setup_lane(self) -> Lane:
         return self.lane(("setup",), "setup", (0,))
@@ -264,7 +404,18 @@ class TimelineModel:
             return self.lane(("stream", 0), "h2 conn", (3, 0))
         if proto == "h3" and stream % 4 in (2, 3):
             return self.lane(("h3ctl",), "h3 ctl", (3, 1))
-        return self.lane(("stream", stream), f"{proto} s{stream}", (4, stream), lazy=True)
+        if self.fixed:  # a window's scan: every lane with its marks
+            return self.lane(("stream", stream), f"{proto} s{stream}", (4, stream))
+        lane = self._promote(stream, proto)
+        self._ordered = None
+        return lane
+
+    def _stream_add(self, stream: Any, proto: str, ts: float, prio: int, char: str, style: str, i: int) -> None:
+        """A mark on a stream's lane (its row, for a stream that has no lane of its own)."""
+        if self.fixed or (stream == 0 and proto == "h2") or (proto == "h3" and stream % 4 in (2, 3)):
+            self._stream_lane(stream, proto).add(ts, prio, char, style, i)
+        else:
+            self._stream_event(stream, proto, ts, prio, char, style, i, False)
 
     # ------------------------------------------------------------------ ingest
 
@@ -436,15 +587,17 @@ class TimelineModel:
             self._frame(e, i, "h2", _H2_CHARS)
         elif layer == "http3":
             if t == "stream":
-                self._stream_lane(e.stream, "h3").add(ts, P_INFO, "+", "cyan", i)
+                self._stream_add(e.stream, "h3", ts, P_INFO, "+", "cyan", i)
                 return
             self._frame(e, i, "h3", _H2_CHARS)
         elif layer == "grpc" and t == "message":
-            self._stream_lane(e.stream, "h2").add(ts, P_INFO, "g", "magenta", i)
+            self._stream_add(e.stream, "h2", ts, P_INFO, "g", "magenta", i)
         elif layer == "sse":
             stream = getattr(e, "stream", None)
-            lane = self._stream_lane(stream, "h2") if stream else self.lane(("sse",), "sse", (5, 1))
-            lane.add(ts, P_INFO, "e", "magenta", i)
+            if stream:
+                self._stream_add(stream, "h2", ts, P_INFO, "e", "magenta", i)
+            else:
+                self.lane(("sse",), "sse", (5, 1)).add(ts, P_INFO, "e", "magenta", i)
         elif layer == "websocket":
             if d is None:
                 self.lane(("ws", "c2s"), "ws →", (5, 2)).add(ts, P_CONTROL, "U", "green", i)
@@ -573,12 +726,15 @@ class TimelineModel:
 
     def _frame_mark(self, type_: str, flag_names: Any, stream: int, ts: float, i: int, proto: str,
                     chars: dict[str, tuple[str, str, int]]) -> None:
-        lane = self.lanes.get(("stream", stream)) if stream else None
-        if lane is None:
-            lane = self._stream_lane(stream, proto)
         char, style, prio = chars.get(type_, ("?", "dim", P_INFO))
         if type_ == "DATA" and "END_STREAM" in flag_names:
             char = "▌"
+        if not self.fixed and (stream or proto == "h3") and not (proto == "h3" and stream % 4 in (2, 3)):
+            self._stream_event(stream, proto, ts, prio, char, style, i, bool(stream))
+            return
+        lane = self.lanes.get(("stream", stream)) if stream else None
+        if lane is None:
+            lane = self._stream_lane(stream, proto)
         lane.add(ts, prio, char, style, i)
         if stream and not (proto == "h3" and stream % 4 in (2, 3)):
             span = self._stream_span.get(stream)
@@ -604,6 +760,31 @@ class TimelineModel:
             for lane in targets:
                 lane.spans.append(Span(start, end, "░", "magenta", label, i, label[:3]))
         self.lane(("notes",), "notes", (6,)).add(e.ts, P_WARN if sev != "note" else P_INFO, "!", style, i)
+
+
+class _Rows(Sequence[Lane]):
+    """The lanes top to bottom, streams' lanes made as they are read (see :meth:`TimelineModel.ordered`)."""
+
+    def __init__(self, model: TimelineModel, head: list[Lane], tail: list[Lane]) -> None:
+        self.model, self.head, self.tail = model, head, tail
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.model._s_id) + len(self.tail)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        h, streams = len(self.head), len(self.model._s_id)
+        if i < h:
+            return self.head[i]
+        if i < h + streams:
+            return self.model._stream_row(i - h)
+        return self.tail[i - h - streams]
 
 
 def _ts_reader(events: Any) -> Callable[[int], float]:

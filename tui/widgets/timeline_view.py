@@ -85,7 +85,7 @@ class TimelineView(ScrollView, can_focus=True):
             self._resize()
 
     def _resize(self) -> None:
-        lanes = len(self.model.lanes) if self.model else 0
+        lanes = len(self.model.ordered()) if self.model else 0
         self.virtual_size = Size(self.scrollable_content_region.width, lanes + 1)
         self.refresh()
 
