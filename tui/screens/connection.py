@@ -63,8 +63,9 @@ class ConnectionScreen(Screen[None]):
         self._stepping = False
         self._redrawn = 0.0
         self._pending: int | None = None  #: a connection to show when this (cached) screen is pushed again
-        #: (model, connection, layout) -> its timeline, for connections opened recently
-        self._timelines: OrderedDict[tuple[Any, int, int], TimelineModel] = OrderedDict()
+        #: (connection, layout) -> its timeline, for connections opened recently (of model ``_timelines_of``)
+        self._timelines: OrderedDict[tuple[int, int], TimelineModel] = OrderedDict()
+        self._timelines_of: Any = None
 
     @property
     def ni(self) -> NetinspectApp:
@@ -114,7 +115,10 @@ class ConnectionScreen(Screen[None]):
     def _timeline_of(self, cid: int, summary: dict[str, Any] | None) -> TimelineModel:
         """Connection ``cid``'s timeline: the one built when it was last open, else a new one."""
         model = self.ni.model
-        key = (model, cid, model.layout)
+        if model is not self._timelines_of:  # a new model (new secrets, decoded again): none of them holds
+            self._timelines.clear()
+            self._timelines_of = model
+        key = (cid, model.layout)
         tl = self._timelines.get(key)
         if tl is None:
             tl = self._timelines[key] = TimelineModel(summary)
