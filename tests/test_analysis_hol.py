@@ -25,6 +25,7 @@ from inspector.flows.reassembly import (
     Reassembler,
 )
 from inspector.flows.streamindex import Span, StreamIndex
+from inspector.output.summary import detail_lines
 from tests.support.analysis_run import episodes, summary, victims
 from tests.support.analysis_tshark import (
     Segment,
@@ -184,6 +185,10 @@ def test_http3_loss_blocks_only_its_own_stream(name: str) -> None:
     assert len(exp["others"]) >= 3
     assert ep["end"] == pytest.approx(exp["fill_ts"], abs=1e-6)
     assert ep["lost"]["detected"] == ("missing" if exp["original"] is None else "unacknowledged")
+    # the text summary says so too: the streams that went on are named as not blocked
+    (line,) = [ln for s in summary(name) for ln in detail_lines(s) if ln.startswith("HOL (quic)")]
+    free = line.split("; not blocked: ")[1]
+    assert {int(n) for n in re.findall(r"HTTP/3 stream (\d+)", free)} == exp["others"]
 
 
 def test_same_loss_over_http2_and_http3() -> None:

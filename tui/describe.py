@@ -201,7 +201,9 @@ def _analysis(e: Any) -> str:
         return f"what if: {e.text}"
     if t == "hol":
         victims = ", ".join(f"{v.get('unit')} {v.get('blocked_ms')} ms" for v in (e.victims or [])[:6])
-        return f"HOL ({e.kind}) {e.duration_ms:.1f} ms: {e.cause}" + (f"; blocked: {victims}" if victims else "")
+        text = f"HOL ({e.kind}) {e.duration_ms:.1f} ms: {e.cause}" + (f"; blocked: {victims}" if victims else "")
+        free = (e.detail or {}).get("not_blocked") or []  # QUIC: the streams that went on
+        return text + (f"; not blocked: {', '.join(free[:6])}" + (" …" if len(free) > 6 else "") if free else "")
     return _generic(e)
 
 

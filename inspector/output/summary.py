@@ -134,7 +134,11 @@ def detail_lines(s: dict[str, Any]) -> list[str]:
         lines.append(f"what if: {w['text']}")
     for h in s.get("hol") or []:
         victims = ", ".join(f"{v['unit']} {v['blocked_ms']:.1f} ms" for v in h.get("victims") or []) or "no victims"
-        lines.append(f"HOL ({h['kind']}) {h['duration_ms']:.1f} ms: {h['cause']}; blocked: {victims}")
+        line = f"HOL ({h['kind']}) {h['duration_ms']:.1f} ms: {h['cause']}; blocked: {victims}"
+        free = h.get("not_blocked") or []  # QUIC: the streams that went on while one waited
+        if free:
+            line += "; not blocked: " + ", ".join(free[:6]) + (f" and {len(free) - 6} more" if len(free) > 6 else "")
+        lines.append(line)
     ws = s.get("websocket")
     if isinstance(ws, dict):
         lines.append("WebSocket " + ", ".join(f"{k}={v}" for k, v in ws.items() if isinstance(v, (int, float, str)))[:100])
