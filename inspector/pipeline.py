@@ -269,7 +269,7 @@ class Pipeline:
                 return
         if tcp.fills[0] or tcp.fills[1]:
             return
-        tcp.reasm = [None, None]
+        tcp.detach_streams()
 
     def _new_tcp(self, frame: int, ts: float, key: bytes, sport: int, dport: int, flags: int) -> tuple[Connection, int]:
         alen = (len(key) - 4) >> 1
@@ -319,7 +319,7 @@ class Pipeline:
                 decoder = None
             if decoder is None:
                 conn.decoder_state = NO_DECODER
-                conn.tcp.reasm = [None, None]  # nothing wants these bytes: stop reassembling
+                conn.tcp.detach_streams()  # nothing wants these bytes: stop reassembling
                 return
             conn.decoder = decoder
             conn.decoder_state = DECODING
@@ -342,7 +342,7 @@ class Pipeline:
         if not self.detail and getattr(decoder, "idle", False) and conn.decoder_state == DECODING:
             # Nothing the summary shows depends on further bytes: stop reassembling.
             conn.decoder_state = IDLE
-            conn.tcp.reasm = [None, None]
+            conn.tcp.detach_streams()
 
     def _gap(self, conn: Connection, d: int, off: int, length: int, span: Span) -> None:
         self._emit(ev.StreamGap(frame=span.frame, ts=span.delivered, conn=conn.id,
@@ -444,7 +444,7 @@ class Pipeline:
     def _stop_decoder(self, conn: Connection) -> None:
         conn.decoder_state = NO_DECODER
         if conn.tcp is not None:
-            conn.tcp.reasm = [None, None]
+            conn.tcp.detach_streams()
 
     def _malformed(self, frame: int, ts: float, conn: Connection | None, layer: str, reason: str) -> None:
         self.malformed += 1

@@ -91,6 +91,8 @@ class TcpState:
         "an",
         "_pairs",
         "reasm",
+        "_sinks",
+        "_stream_start",
         "options",
         "syn",
         "synack",
@@ -121,6 +123,10 @@ class TcpState:
         self.an = (FlowAnalysis(), FlowAnalysis())
         self._pairs = ((self.an[0], self.an[1]), (self.an[1], self.an[0]))  # (fwd, rev) by direction
         self.reasm: list[Reassembler | None] = [None, None]
+        #: the callbacks of attach_streams; a direction's Reassembler is made when it first has bytes or a FIN
+        #: (a SYN scan's million connections never do: ~5 KB each saved)
+        self._sinks: tuple[Callable, Callable, Callable | None, Callable | None] | None = None
+        self._stream_start: list[int | None] = [None, None]  # the byte after a direction's SYN, until then
         self.options = (TcpOptions(), TcpOptions())
         self.syn = False
         self.synack = False
@@ -308,23 +314,43 @@ class TcpState:
     def attach_streams(self, deliver: Callable[[int, bytes, int, Span], None], gap: Callable[[int, int, int, Span], None],
                        end: Callable[[int, int, float], None] | None = None,
                        resent: Callable[[int, int, int, float], None] | None = None) -> None:
-        """Start reassembling both directions, handing bytes, gaps, the FIN's arrival
-        (``end(direction, frame, ts)``, once all bytes before it are in) and retransmissions of bytes
-        already delivered (``resent(direction, first_frame, frame, ts)``) to the callbacks."""
-        for d in (0, 1):
-            if self.reasm[d] is None:
-                # Stream offset 0 is the byte after the SYN when we see it
-                # (stream_segment), else the first byte seen.
-                r = Reassembler(partial(deliver, d), partial(gap, d), None if end is None else partial(end, d))
-                if resent is not None:
-                    r.on_resent = partial(resent, d)
-                self.reasm[d] = r
+        """Reassemble both directions, handing bytes, gaps, the FIN's arrival (``end(direction, frame,
+        ts)``, once all bytes before it are in) and retransmissions of bytes already delivered
+        (``resent(direction, first_frame, frame, ts)``) to the callbacks.  Each direction's
+        :class:`Reassembler` is made when it first needs one (see :meth:`stream`)."""
+        self._sinks = (deliver, gap, end, resent)
+
+    def detach_streams(self) -> None:
+        """Stop reassembling (nothing wants the bytes, or nothing more is needed from them)."""
+        self._sinks = None
+        self.reasm = [None, None]
+
+    def stream(self, d: int) -> Reassembler | None:
+        """Direction ``d``'s reassembler, made now if streams are attached; None if they are not."""
+        r = self.reasm[d]
+        if r is None and self._sinks is not None:
+            deliver, gap, end, resent = self._sinks
+            # Stream offset 0 is the byte after the SYN when we saw it, else the first byte seen.
+            r = self.reasm[d] = Reassembler(partial(deliver, d), partial(gap, d), None if end is None else partial(end, d))
+            if resent is not None:
+                r.on_resent = partial(resent, d)
+            start = self._stream_start[d]
+            if start is not None:
+                r.start(start)
+        return r
 
     def stream_segment(self, d: int, seq: int, flags: int, seglen: int, payload: bytes, frame: int, ts: float) -> bool:
         """Feed a segment's payload to direction ``d``'s reassembler (if attached)."""
         r = self.reasm[d]
         if r is None:
-            return False
+            if self._sinks is None:
+                return False
+            if flags & SYN and not seglen and not flags & FIN:
+                if self._stream_start[d] is None:
+                    self._stream_start[d] = (seq + 1) & M32  # a bare SYN: no reassembler yet
+                return False
+            r = self.stream(d)
+            assert r is not None
         if flags & SYN:
             if r.next_seq is None:
                 r.start((seq + 1) & M32)
@@ -343,6 +369,12 @@ class TcpState:
         be retransmitted, so a hole there is data missing from the capture."""
         o = 1 - d
         r = self.reasm[o]
+        if r is None:
+            # bytes ACKed past the other side's SYN that the capture never carried: a hole from the start
+            start = self._stream_start[o]
+            if start is None or self._sinks is None or not gt_seq(ack, start):
+                return
+            r = self.stream(o)
         if r is None or r.next_seq is None or not gt_seq(ack, r.next_seq):
             return
         limit = self.an[o].nextseq  # never skip past what was seen

@@ -52,9 +52,18 @@ def _template() -> list[tuple[int, bytes]]:
     return [(d, bytes(f)) for d, f in frames]
 
 
-def write_tiny_connections(path: str, count: int) -> int:
-    """Write ``count`` connections to a pcap at ``path``; returns the number of packets."""
-    frames = _template()
+def _scan_template() -> list[tuple[int, bytes]]:
+    """A port scan's two frames: the client's SYN (as above) and the server's RST/ACK refusing it."""
+    syn = _template()[0]
+    rst = Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01") / IP(src=SERVER, dst="10.10.0.1") / TCP(
+        sport=80, dport=40000, flags="RA", seq=0, ack=1001, window=0)
+    return [syn, (1, bytes(rst))]
+
+
+def write_tiny_connections(path: str, count: int, scan: bool = False) -> int:
+    """Write ``count`` connections to a pcap at ``path`` (``scan``: refused SYNs, as a port scan leaves);
+    returns the number of packets."""
+    frames = _scan_template() if scan else _template()
     rec = struct.Struct("<IIII")
     ts_us = 0
     with open(path, "wb") as f:
