@@ -138,7 +138,9 @@ def test_events_are_kept_compactly(big_capture):
     events = sum(len(log) for log in model.events)
     objects = sum(len(log._obj) for log in model.events)
     columns = sum(log.nbytes() for log in model.events)
-    assert events > 2 * model.frames  # segments, and the HTTP/2 frames h2load's requests made
+    # a segment event per frame, and per request at least three HTTP/2 frames (the request's HEADERS, the
+    # response's HEADERS and DATA); how many frames the segments took varies from run to run
+    assert events >= model.frames + 3 * REQUESTS, (events, model.frames)
     assert objects < events / 100, (objects, events)
     assert columns / events < 64, columns / events
     assert model.frame_store.path == big_capture and not model.frame_store._kept
