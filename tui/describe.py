@@ -13,6 +13,7 @@ from dataclasses import fields, is_dataclass
 from typing import Any
 
 from inspector.events import Event
+from inspector.output.summary import not_blocked_text
 
 _BASE = ("frame", "ts", "conn", "layer", "type", "direction")
 _FLAG_NAMES = {"S": "SYN", "A": "ACK", "F": "FIN", "R": "RST", "P": "PSH", "U": "URG", "E": "ECE", "C": "CWR"}
@@ -201,9 +202,8 @@ def _analysis(e: Any) -> str:
         return f"what if: {e.text}"
     if t == "hol":
         victims = ", ".join(f"{v.get('unit')} {v.get('blocked_ms')} ms" for v in (e.victims or [])[:6])
-        text = f"HOL ({e.kind}) {e.duration_ms:.1f} ms: {e.cause}" + (f"; blocked: {victims}" if victims else "")
-        free = (e.detail or {}).get("not_blocked") or []  # QUIC: the streams that went on
-        return text + (f"; not blocked: {', '.join(free[:6])}" + (" …" if len(free) > 6 else "") if free else "")
+        return (f"HOL ({e.kind}) {e.duration_ms:.1f} ms: {e.cause}" + (f"; blocked: {victims}" if victims else "")
+                + not_blocked_text((e.detail or {}).get("not_blocked") or []))
     return _generic(e)
 
 

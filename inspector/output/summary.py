@@ -8,6 +8,14 @@ from typing import Any, TextIO
 from ..flows.connection import DECODING, Connection
 
 
+def not_blocked_text(units: list[str], most: int = 6) -> str:
+    """"; not blocked: ..." for a QUIC episode's streams that went on while one waited ("" if none)."""
+    if not units:
+        return ""
+    more = f" and {len(units) - most} more" if len(units) > most else ""
+    return "; not blocked: " + ", ".join(units[:most]) + more
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
@@ -134,11 +142,8 @@ def detail_lines(s: dict[str, Any]) -> list[str]:
         lines.append(f"what if: {w['text']}")
     for h in s.get("hol") or []:
         victims = ", ".join(f"{v['unit']} {v['blocked_ms']:.1f} ms" for v in h.get("victims") or []) or "no victims"
-        line = f"HOL ({h['kind']}) {h['duration_ms']:.1f} ms: {h['cause']}; blocked: {victims}"
-        free = h.get("not_blocked") or []  # QUIC: the streams that went on while one waited
-        if free:
-            line += "; not blocked: " + ", ".join(free[:6]) + (f" and {len(free) - 6} more" if len(free) > 6 else "")
-        lines.append(line)
+        lines.append(f"HOL ({h['kind']}) {h['duration_ms']:.1f} ms: {h['cause']}; blocked: {victims}"
+                     + not_blocked_text(h.get("not_blocked") or []))
     ws = s.get("websocket")
     if isinstance(ws, dict):
         lines.append("WebSocket " + ", ".join(f"{k}={v}" for k, v in ws.items() if isinstance(v, (int, float, str)))[:100])
