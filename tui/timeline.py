@@ -389,15 +389,19 @@ class TimelineModel:
             return
         lane.add(ts, prio, char, style, i)
         if lifetime:
-            span = self._stream_span.get(stream)
-            if span is None:
-                span = self._stream_span[stream] = Span(ts, ts, "─", "dim", "", i)
-                lane.spans.insert(0, span)
-            span.t0 = min(span.t0, ts)
-            span.t1 = max(span.t1, ts)
+            self._stretch_lifetime(lane, stream, ts, i)
 
     def _setup_lane(self) -> Lane:
         return self.lane(("setup",), "setup", (0,))
+
+    def _stretch_lifetime(self, lane: Lane, stream: int, ts: float, i: int) -> None:
+        """Widen the stream's lifetime line (a dim span under its marks) to take in ``ts``."""
+        span = self._stream_span.get(stream)
+        if span is None:
+            span = self._stream_span[stream] = Span(ts, ts, "─", "dim", "", i)
+            lane.spans.insert(0, span)
+        span.t0 = min(span.t0, ts)
+        span.t1 = max(span.t1, ts)
 
     def _stream_lane(self, stream: int, proto: str) -> Lane:
         if stream == 0 and proto == "h2":
@@ -737,12 +741,7 @@ class TimelineModel:
             lane = self._stream_lane(stream, proto)
         lane.add(ts, prio, char, style, i)
         if stream and not (proto == "h3" and stream % 4 in (2, 3)):
-            span = self._stream_span.get(stream)
-            if span is None:
-                span = self._stream_span[stream] = Span(ts, ts, "─", "dim", "", i)
-                lane.spans.insert(0, span)
-            span.t0 = min(span.t0, ts)
-            span.t1 = max(span.t1, ts)
+            self._stretch_lifetime(lane, stream, ts, i)
 
     def _note(self, e: Any, i: int) -> None:
         start, end = getattr(e, "start", None), getattr(e, "end", None)
