@@ -12,9 +12,7 @@ from __future__ import annotations
 import http.server
 import os
 import socket
-import subprocess
 import threading
-import time
 
 import pytest
 

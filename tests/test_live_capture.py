@@ -176,7 +176,7 @@ def test_live_headless_prints_connections_and_counts_drops(tmp_path):
         tui_live.h2c(ports)
         stdout, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 0
-    assert f"TCP › h2  127.0.0.1:" in stdout and f"→ 127.0.0.1:{ports.h2c}" in stdout
+    assert "TCP › h2  127.0.0.1:" in stdout and f"→ 127.0.0.1:{ports.h2c}" in stdout
     assert "0 dropped by the kernel" in stderr
     # the closing summary table lists the request
     assert "/live.txt -> 200" in stdout

@@ -7,7 +7,6 @@ checked against tshark's."""
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 

@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.events import Event
 
 # mark priorities: the most important mark of a column wins
 P_ACK, P_DATA, P_INFO, P_CONTROL, P_WARN, P_LOSS = 1, 3, 4, 5, 7, 9

@@ -298,7 +298,7 @@ class TlsDecoder:
     # ------------------------------------------------------------------ summary
 
     def tls_summary(self) -> dict[str, Any]:
-        ch, sh = self.client_hello, self.server_hello
+        ch = self.client_hello
         opened = sum(s.protected_opened for s in self.sides)
         seen = sum(s.protected_seen for s in self.sides)
         return {
