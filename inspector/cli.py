@@ -30,41 +30,74 @@ def _warn(message: str) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .output.summary import connection_summary, summaries, write_text
+    from .output.summary import connection_summary, write_text
     from .pipeline import decode_file
+    from .retirement import Retirement
 
-    pipe, reader = decode_file(args.capture, keylog=load_keylog(args.keylog))
-    if reader.warning:
-        _warn(f"{args.capture}: {reader.warning}")
-    if args.json:
-        # one compact line: json's C encoder only runs without indent (3x faster on 30k requests);
-        # written a connection at a time, the same bytes as one json.dumps of the whole object
-        # without holding every record (and its text) at once: ~4 KB per connection less at the peak
-        out = sys.stdout
-        out.write(f'{{"capture": {json.dumps(args.capture)}, "frames": {pipe.frame}, "connections": [')
-        for i, conn in enumerate(pipe.connections):
-            out.write(", " if i else "")
-            out.write(json.dumps(connection_summary(conn, pipe.registry)))
-        out.write("]}\n")
-    else:
-        conns = summaries(pipe.connections, pipe.registry)
-        write_text(conns, sys.stdout, source=f"{args.capture} ({pipe.frame} frames)")
+    retirement = Retirement(summaries=True)
+    try:
+        pipe, reader = decode_file(args.capture, keylog=load_keylog(args.keylog), retirement=retirement)
+        if reader.warning:
+            _warn(f"{args.capture}: {reader.warning}")
+        _retirement_warnings(args.capture, retirement)
+
+        def records():
+            """JSON text per connection, in id order: retired ones from the retirement's file."""
+            for cid, conn in enumerate(pipe.connections):
+                if conn is None:
+                    yield retirement.record(cid).rstrip("\n")
+                else:
+                    yield json.dumps(connection_summary(conn, pipe.registry))
+
+        if args.json:
+            # one compact line: json's C encoder only runs without indent (3x faster on 30k requests);
+            # written a connection at a time, the same bytes as one json.dumps of the whole object
+            # without holding every record (and its text) at once
+            out = sys.stdout
+            out.write(f'{{"capture": {json.dumps(args.capture)}, "frames": {pipe.frame}, "connections": [')
+            for i, text in enumerate(records()):
+                out.write(", " if i else "")
+                out.write(text)
+            out.write("]}\n")
+        else:
+            write_text((json.loads(text) for text in records()), sys.stdout,
+                       source=f"{args.capture} ({pipe.frame} frames)", count=len(pipe.connections))
+    finally:
+        retirement.close()
     return EXIT_OK
+
+
+def _retirement_warnings(capture: str, retirement: object) -> None:
+    """Say when a retirement limit was hit (see inspector.retirement)."""
+    stats = retirement.stats
+    if stats["late_packets"]:
+        _warn(f"{capture}: {stats['late_packets']} packets came after their connection had closed and been "
+              "retired; they are not counted")
+    if stats["out_of_order"]:
+        _warn(f"{capture}: {stats['out_of_order']} closed connections were analysed while an earlier connection "
+              "to their server was still open; their what-ifs and connection waits do not consider it")
+    forgotten = retirement.analyzer.servers_forgotten if retirement.analyzer else 0
+    if forgotten:
+        _warn(f"{capture}: more than 65536 server endpoints; {forgotten} were forgotten by the what-if analysis")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .output.export import JsonLinesWriter
     from .pipeline import decode_file
+    from .retirement import Retirement
 
     out = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
     try:
         writer = JsonLinesWriter(out)
-        _pipe, reader = decode_file(args.capture, keylog=load_keylog(args.keylog), on_event=writer, segments=True)
+        retirement = Retirement(summaries=False)
+        _pipe, reader = decode_file(args.capture, keylog=load_keylog(args.keylog), on_event=writer, segments=True,
+                                    retirement=retirement)
     finally:
         if out is not sys.stdout:
             out.close()
     if reader.warning:
         _warn(f"{args.capture}: {reader.warning}")
+    _retirement_warnings(args.capture, retirement)
     return EXIT_OK
 
 

@@ -28,7 +28,7 @@ from .errors import DecodeError
 from .flows.connection import DECODING, IDLE, NO_DECODER, UNDECIDED, Connection, sender_is_client
 from .flows.streamindex import Span
 from .flows.tcp import TcpState
-from .flows.tcp_analysis import ACK, FIN, REUSED_PORTS, SYN, flag_names
+from .flows.tcp_analysis import ACK, FIN, REUSED_PORTS, RST, SYN, flag_names
 from .keylog import KeyLog
 from .net.ip import Fragments, format_addr, parse_ip
 from .net.link import LINK_TYPES
@@ -53,6 +53,9 @@ def flags_text(flags: int) -> str:
 
 EventSink = Callable[[ev.Event], Any]
 
+#: server addresses whose latest connection start is remembered (Connection.prev_start)
+MAX_SERVER_ADDRESSES = 65536
+
 
 class Pipeline:
     """Decode frames incrementally; see the module docstring."""
@@ -63,6 +66,7 @@ class Pipeline:
         on_event: EventSink | None = None,
         segments: bool = False,
         registry: Any = None,
+        retirement: Any = None,
     ) -> None:
         self.keylog = keylog if keylog is not None else KeyLog()
         self.on_event = on_event
@@ -82,6 +86,13 @@ class Pipeline:
         self.unknown_links: set[int] = set()
         self.first_ts: float | None = None
         self.last_ts: float | None = None
+        # server address -> start of the latest TCP or QUIC connection to it (Connection.prev_start)
+        self._last_start: dict[bytes, float] = {}
+        #: retires closed connections while decoding (summary and export; see inspector.retirement)
+        self.retirement = retirement
+        self._next_sweep = 0
+        if retirement is not None:
+            retirement.bind(self)
 
     # ------------------------------------------------------------------ input
 
@@ -181,18 +192,51 @@ class Pipeline:
     def finish(self) -> None:
         """End of input: deliver buffered bytes across holes and flush decoders."""
         for conn in self.connections:
-            tcp = conn.tcp
-            if tcp is not None and conn.decoder_state <= DECODING:
-                for r in tcp.reasm:
-                    if r is not None and r.buffered:
-                        r.flush(conn.last_frame, conn.end)
-            if conn.decoder_state in (DECODING, IDLE):
-                self._guard(conn, conn.decoder.finish, conn.last_frame, conn.end)
+            if conn is not None:
+                self.finish_connection(conn)
         # analysis (RTT ledger, head-of-line blocking): see inspector.analysis
         from .analysis import analyze
 
-        for event in analyze(self):
+        retirement = self.retirement
+        if retirement is None:
+            events = analyze(self)
+        else:
+            events = analyze(self, retirement.analyzer, retirement.waiting())
+            late = retirement.stats["late_packets"]
+            if late:
+                events.append(ev.Note(frame=self.frame, ts=self.last_ts or 0.0, conn=None, layer="tcp",
+                                      severity="warning",
+                                      message=f"{late} packet{'s' if late != 1 else ''} arrived after their "
+                                              "connection had closed and was retired: not counted"))
+        for event in events:
             self._emit(event)
+
+    def finish_connection(self, conn: Connection) -> None:
+        """Deliver a connection's buffered bytes across holes and flush its decoder (end of input,
+        or its retirement)."""
+        tcp = conn.tcp
+        if tcp is not None and conn.decoder_state <= DECODING:
+            for r in tcp.reasm:
+                if r is not None and r.buffered:
+                    r.flush(conn.last_frame, conn.end)
+        if conn.decoder_state in (DECODING, IDLE):
+            self._guard(conn, conn.decoder.finish, conn.last_frame, conn.end)
+
+    def forget(self, conn: Connection) -> None:
+        """Drop a retired connection: its flow keys and its place in :attr:`connections` (None)."""
+        for key in self.flow_keys(conn):
+            if self._flows.get(key, (None,))[0] is conn:
+                del self._flows[key]
+        self.connections[conn.id] = None
+        if conn.tcp is not None:
+            conn.tcp.detach_streams()  # its callbacks refer back to it: let reference counting free it
+
+    def flow_keys(self, conn: Connection) -> tuple[bytes, bytes]:
+        """The two flow keys of a connection (see :meth:`_register`)."""
+        (caddr, saddr), (cport, sport) = conn.addrs, conn.ports
+        cp, sp = _PORT.pack(cport), _PORT.pack(sport)
+        prefix = self._udp_key if conn.transport == "udp" else b""
+        return prefix + caddr + saddr + cp + sp, prefix + saddr + caddr + sp + cp
 
     # ------------------------------------------------------------------ tcp
 
@@ -209,7 +253,14 @@ class Pipeline:
         seglen = reported - thl
         entry = self._flows.get(key)
         reused = False
+        retirement = self.retirement
+        if retirement is not None and frame >= self._next_sweep:
+            self._next_sweep = frame + retirement.sweep_every
+            retirement.sweep(ts)
+            entry = self._flows.get(key)  # it may have just retired
         if entry is None:
+            if retirement is not None and not flags & SYN and retirement.late(key):
+                return  # a straggler of a retired connection (counted there)
             conn, d = self._new_tcp(frame, ts, key, sport, dport, flags)
         else:
             conn, d = entry
@@ -241,6 +292,8 @@ class Pipeline:
                 analysis=flag_names(bits), ack_rtt=rtt))
         if conn.decoder_state <= DECODING:
             self._stream(conn, tcp, d, frame, ts, seq, ack, flags, seglen, data, t + thl)
+        if flags & (FIN | RST) and retirement is not None:
+            retirement.closed(conn)
 
     def _stream(self, conn: Connection, tcp: TcpState, d: int, frame: int, ts: float, seq: int, ack: int,
                 flags: int, seglen: int, data: bytes, p: int) -> None:
@@ -287,10 +340,24 @@ class Pipeline:
         self._attach_context(conn)
         self.connections.append(conn)
         self._register(conn, client, server)
+        self._note_start(conn)
+        if self.retirement is not None:
+            self.retirement.opened(conn)
         # Reassemble from the start; dropped again if no decoder claims the stream.
         conn.tcp.attach_streams(partial(self._deliver, conn), partial(self._gap, conn), partial(self._end, conn),
                                 partial(self._resent, conn))
         return conn, 0 if from_client else 1
+
+    def _note_start(self, conn: Connection) -> None:
+        """Record the start of the previous connection to the same server address (the ledger's
+        DNS step counts a lookup for the first connection after it only), for at most
+        MAX_SERVER_ADDRESSES addresses (a scan of more forgets the least recent)."""
+        starts = self._last_start
+        addr = conn.addrs[1]
+        conn.prev_start = starts.pop(addr, None)
+        starts[addr] = conn.start
+        if len(starts) > MAX_SERVER_ADDRESSES:
+            del starts[next(iter(starts))]
 
     def _register(self, conn: Connection, client: tuple[bytes, int], server: tuple[bytes, int]) -> None:
         """Flow keys are the packet's src + dst addresses + ports, as bytes (cheap to slice and hash)."""
@@ -406,6 +473,10 @@ class Pipeline:
                 decoder = None
             conn.decoder = decoder
             conn.decoder_state = DECODING if decoder is not None else NO_DECODER
+            from .analysis.units import quic_of  # (imported once: this runs per new UDP flow)
+
+            if quic_of(decoder) is not None:
+                self._note_start(conn)
         if conn.decoder_state == DECODING:
             self._guard(conn, lambda: conn.decoder.datagram(d, payload, frame, ts), frame, ts)
         elif self.segments:
@@ -456,6 +527,8 @@ class Pipeline:
         if self.on_event is not None:
             self.on_event(event)
 
+    emit = _emit
+
 
 def _layer_of(decoder: Any) -> str:
     return getattr(decoder, "layer", None) or type(decoder).__name__.lower().removesuffix("decoder") or "app"
@@ -468,13 +541,16 @@ def decode_file(
     segments: bool = False,
     on_progress: Callable[[int], Any] | None = None,
     registry: Any = None,
+    retirement: Any = None,
 ) -> tuple[Pipeline, CaptureReader]:
     """Decode a whole capture file; returns the finished pipeline and its reader.
 
     pcapng Decryption Secrets Blocks are added to the key log as they are met.
     Raises :class:`~inspector.errors.CaptureError` if the file is not a capture.
+    With a :class:`~inspector.retirement.Retirement`, closed connections retire while decoding
+    (their entries in ``pipe.connections`` become None).
     """
-    pipe = Pipeline(keylog=keylog, on_event=on_event, segments=segments, registry=registry)
+    pipe = Pipeline(keylog=keylog, on_event=on_event, segments=segments, registry=registry, retirement=retirement)
     reader = CaptureReader(path, on_secrets=pipe.keylog.add_text)
     if on_progress is None:
         pipe.run(reader)

@@ -10,6 +10,7 @@ into each connection's object, and returned as events for the export.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from .. import events as ev
@@ -28,62 +29,132 @@ def rtt_unit(conn: Any) -> RttUnit | None:
     return quic_rtt(quic) if quic is not None else None
 
 
-def analyze(pipe: Any) -> list[ev.Event]:
-    """Ledger and HOL episodes of every connection of a finished pipeline; returns their events."""
-    out: list[ev.Event] = []
-    conns = [c for c in pipe.connections if c.ctx is not None]
-    dns = getattr(getattr(pipe, "registry", None), "dns", None)
-    rtts: dict[int, RttUnit | None] = {}
-    units: dict[int, Units] = {}
-    results: dict[int, ledger.Ledger] = {}
-    by_server: dict[tuple, ledger.ServerHistory] = {}  # earlier connections per server endpoint
-    last_start: dict[bytes, float] = {}  # server address -> start of the latest connection to it
-    episodes: dict[int, list[hol.Episode]] = {}
-    for conn in conns:
-        try:
-            rtt = rtts[conn.id] = rtt_unit(conn)
-            if conn.transport == "udp" and quic_of(conn.decoder) is None:
-                continue  # DNS and other datagram flows have no setup to account for
-            u = units[conn.id] = Units(conn.decoder)
-            led = ledger.build(conn, rtt, u, dns, last_start)
-            last_start[conn.addrs[1]] = conn.start
-            server = (conn.transport, conn.addrs[1], conn.ports[1])
-            same = by_server.get(server)
-            if same is None:
-                same = by_server[server] = ledger.ServerHistory()
-            ledger.what_ifs(led, conn, same)
-            same.add(conn, led)
-            found: list[hol.Episode] = []
-            if conn.tcp is not None:
-                found += hol.tcp_episodes(conn, rtt, u)
-                found += hol.pipelining_episodes(conn, rtt, u)
-            found += hol.flow_control_episodes(conn, rtt, u)
-            found += hol.quic_episodes(conn, u)
-            episodes[conn.id] = found
-            results[conn.id] = led
-        except Exception as exc:  # noqa: BLE001 - an analysis bug must not lose the capture's other results
-            out.append(_failed(conn, exc))
-    try:
-        for conn, ep in hol.connection_wait_episodes(conns, rtts, units):
-            episodes.setdefault(conn.id, []).append(ep)
-    except Exception as exc:  # noqa: BLE001
-        out.append(_failed(None, exc))
-    for conn in conns:
-        if conn.id not in results:
-            continue
-        led = results[conn.id]
-        eps = sorted(episodes.get(conn.id, []), key=lambda e: e.start)
-        rtt = rtts.get(conn.id)
-        keys: dict[str, Any] = {
+class Analysed:
+    """One connection's own analysis, before the pass over connections that share a server."""
+
+    __slots__ = ("rtt", "units", "ledger", "episodes")
+
+    def __init__(self, rtt: RttUnit | None, units: Units, led: ledger.Ledger, episodes: list[hol.Episode]) -> None:
+        self.rtt = rtt
+        self.units = units
+        self.ledger = led
+        self.episodes = episodes
+
+
+class Analyzer:
+    """Analyses connections one at a time: :meth:`connection` in id order per server endpoint (the
+    what-ifs read the connections to the same server before this one), then :meth:`finalize` with
+    the connection-wait episodes :func:`hol.connection_wait_episodes` found among them.
+
+    What it keeps between connections is per server: each endpoint's latest connections
+    (:class:`ledger.ServerHistory`, by id, for at most :data:`MAX_SERVERS` endpoints).
+    """
+
+    def __init__(self, dns: Any = None) -> None:
+        self.dns = dns
+        self.by_server: OrderedDict[tuple, ledger.ServerHistory] = OrderedDict()
+        #: endpoints whose history was dropped for newer ones (:data:`MAX_SERVERS`)
+        self.servers_forgotten = 0
+
+    def connection(self, conn: Any) -> Analysed | None:
+        """The ledger, what-ifs and HOL episodes of one finished connection; None for a datagram
+        flow that is not QUIC (DNS and the like have no setup to account for)."""
+        rtt = rtt_unit(conn)
+        if conn.transport == "udp" and quic_of(conn.decoder) is None:
+            return None
+        u = Units(conn.decoder)
+        led = ledger.build(conn, rtt, u, self.dns, conn.prev_start)
+        server = (conn.transport, conn.addrs[1], conn.ports[1])
+        same = self.by_server.get(server)
+        if same is None:
+            same = self.by_server[server] = ledger.ServerHistory()
+            if len(self.by_server) > MAX_SERVERS:
+                self.by_server.popitem(last=False)
+                self.servers_forgotten += 1
+        else:
+            self.by_server.move_to_end(server)
+        ledger.what_ifs(led, conn, same)
+        same.add(conn.id, led)
+        found: list[hol.Episode] = []
+        if conn.tcp is not None:
+            found += hol.tcp_episodes(conn, rtt, u)
+            found += hol.pipelining_episodes(conn, rtt, u)
+        found += hol.flow_control_episodes(conn, rtt, u)
+        found += hol.quic_episodes(conn, u)
+        return Analysed(rtt, u, led, found)
+
+    @staticmethod
+    def finalize(conn: Any, done: Analysed, waits: list[hol.Episode]) -> tuple[dict[str, Any], list[ev.Event]]:
+        """The connection's summary keys (see :func:`summary_keys`) and its analysis events, once
+        its connection-wait episodes ``waits`` are known."""
+        led = done.ledger
+        eps = sorted(done.episodes + waits, key=lambda e: e.start)
+        rtt = done.rtt
+        keys = {
             "rtt_ms": rtt.ms if rtt else None,
             "rtt": rtt.to_dict() if rtt else None,
             "ledger": [s.to_dict() for s in led.steps],
             "what_if": [w.to_dict() for w in led.what_if],
             "hol": [e.to_dict() for e in eps],
         }
-        conn.ctx.facts[FACT] = keys
-        out += _events(conn, led, eps)
+        return keys, _events(conn, led, eps)
+
+
+#: server endpoints whose history the analysis keeps (a scan of more forgets the least recent)
+MAX_SERVERS = 65536
+
+
+def analyze(pipe: Any, analyzer: Analyzer | None = None, waiting: list[Any] = ()) -> list[ev.Event]:
+    """Ledger and HOL episodes of every connection of a finished pipeline; returns their events.
+
+    ``analyzer`` carries the history of connections analysed earlier (retired while decoding, see
+    :mod:`inspector.retirement`); ``waiting`` are such connections still waiting for their
+    connection-wait episodes: each has ``conn``, ``units`` and ``rtt``, and ``finish(episodes)``
+    finishes it and returns its events.
+    """
+    out: list[ev.Event] = []
+    conns = [c for c in pipe.connections if c is not None and c.ctx is not None]
+    if analyzer is None:
+        analyzer = Analyzer(getattr(getattr(pipe, "registry", None), "dns", None))
+    rtts: dict[int, RttUnit | None] = {}
+    units: dict[int, Units] = {}
+    results: dict[int, Analysed] = {}
+    for conn in conns:
+        try:
+            done = analyzer.connection(conn)
+            if done is None:
+                rtts[conn.id] = rtt_unit(conn)
+                continue
+            rtts[conn.id] = done.rtt
+            units[conn.id] = done.units
+            results[conn.id] = done
+        except Exception as exc:  # noqa: BLE001 - an analysis bug must not lose the capture's other results
+            out.append(failure_note(conn, exc))
+    for w in waiting:
+        rtts[w.conn.id] = w.rtt
+        units[w.conn.id] = w.units
+    waits, failed = wait_episodes(conns + [w.conn for w in waiting], rtts, units)
+    out += failed
+    for conn in conns:
+        done = results.get(conn.id)
+        if done is not None:
+            conn.ctx.facts[FACT], events = analyzer.finalize(conn, done, waits.get(conn.id, []))
+            out += events
+    for w in waiting:
+        out += w.finish(waits.get(w.conn.id, []))
     return out
+
+
+def wait_episodes(conns: list[Any], rtts: dict[int, RttUnit | None],
+                  units: dict[int, Units]) -> tuple[dict[int, list[hol.Episode]], list[ev.Event]]:
+    """:func:`hol.connection_wait_episodes` by connection id, and a note if that analysis failed."""
+    waits: dict[int, list[hol.Episode]] = {}
+    try:
+        for conn, ep in hol.connection_wait_episodes(conns, rtts, units):
+            waits.setdefault(conn.id, []).append(ep)
+    except Exception as exc:  # noqa: BLE001
+        return waits, [failure_note(None, exc)]
+    return waits, []
 
 
 def summary_keys(conn: Any) -> dict[str, Any]:
@@ -114,10 +185,10 @@ def _events(conn: Any, led: ledger.Ledger, eps: list[hol.Episode]) -> list[ev.Ev
     return out
 
 
-def _failed(conn: Any, exc: Exception) -> ev.Event:
+def failure_note(conn: Any, exc: Exception) -> ev.Event:
     return ev.Note(frame=conn.last_frame if conn else 0, ts=conn.end if conn else 0.0, conn=conn.id if conn else None,
                    layer="analysis", severity="error",
                    message=f"analysis failed: {type(exc).__name__}: {exc}")
 
 
-__all__ = ["analyze", "summary_keys", "rtt_unit"]
+__all__ = ["Analysed", "Analyzer", "analyze", "summary_keys", "rtt_unit", "wait_episodes"]

@@ -63,13 +63,13 @@ class Ledger:
 
 
 def build(conn: Any, rtt: RttUnit | None, units: Units, dns: Any = None,
-          last_start: dict[bytes, float] | None = None) -> Ledger:
-    """The ledger of one connection; ``last_start`` maps server addresses to the start of the latest
-    connection to them so far (a lookup is counted for the first connection after it only)."""
+          previous_start: float | None = None) -> Ledger:
+    """The ledger of one connection; ``previous_start`` is the start of the connection to the same
+    server address before it, if any (a lookup is counted for the first connection after it only)."""
     led = Ledger(rtt)
     decoder = conn.decoder
     to_client = rtt.to_client() if rtt else 0.0
-    _dns_step(conn, led, dns, (last_start or {}).get(conn.addrs[1]))
+    _dns_step(conn, led, dns, previous_start)
     tcp = conn.tcp
     if tcp is not None and tcp.syn:
         syn_data = tcp.options[0].tfo_data
@@ -190,22 +190,24 @@ class ServerHistory:
     __slots__ = ("last", "ticketed")
 
     def __init__(self) -> None:
-        self.last: dict[str | None, tuple[Any, Ledger]] = {}
-        self.ticketed: dict[str | None, tuple[Any, Ledger]] = {}
+        self.last: dict[str | None, tuple[int, Ledger]] = {}
+        self.ticketed: dict[str | None, tuple[int, Ledger]] = {}
 
-    def add(self, conn: Any, led: Ledger) -> None:
-        """Record a connection (connections are added in id order)."""
+    def add(self, conn_id: int, led: Ledger) -> None:
+        """Record a connection by id (not the connection: a retired connection's memory is freed)."""
         name = led.server_name or None
-        self.last[name] = (conn, led)
-        if led.tls13_tickets:
-            self.ticketed[name] = (conn, led)
+        entry = (conn_id, led)
+        if name not in self.last or self.last[name][0] < conn_id:  # out of order only past a retirement limit
+            self.last[name] = entry
+        if led.tls13_tickets and (name not in self.ticketed or self.ticketed[name][0] < conn_id):
+            self.ticketed[name] = entry
 
     @staticmethod
-    def latest(table: dict[str | None, tuple[Any, Ledger]], led: Ledger) -> tuple[Any, Ledger] | None:
+    def latest(table: dict[str | None, tuple[int, Ledger]], led: Ledger) -> tuple[int, Ledger] | None:
         """The latest entry of ``table`` whose server name is compatible with ``led``'s."""
         name = led.server_name or None
         found = table.values() if name is None else [e for e in (table.get(name), table.get(None)) if e is not None]
-        return max(found, key=lambda e: e[0].id, default=None)
+        return max(found, key=lambda e: e[0], default=None)
 
 
 def what_ifs(led: Ledger, conn: Any, earlier: ServerHistory) -> None:
@@ -222,7 +224,7 @@ def what_ifs(led: Ledger, conn: Any, earlier: ServerHistory) -> None:
                                      "would have let the request leave 1 RTT earlier", 1, rtt))
         elif ticketed:
             led.what_if.append(_what(
-                f"0-RTT (resuming connection {ticketed[0].id}'s TLS session, if the server accepts early data) "
+                f"0-RTT (resuming connection {ticketed[0]}'s TLS session, if the server accepts early data) "
                 "would have let the request leave 1 RTT earlier", 1, rtt))
     same = earlier.latest(earlier.last, led)
     if same and led.setup_rtts:
@@ -231,7 +233,7 @@ def what_ifs(led: Ledger, conn: Any, earlier: ServerHistory) -> None:
         upgraded = any(s.step == "ws-upgrade" for s in prev_led.steps)
         if prev_led.last_activity <= conn.start and not upgraded:
             n = led.setup_rtts
-            led.what_if.append(_what(f"reusing connection {prev.id} (same server, done with its requests before "
+            led.what_if.append(_what(f"reusing connection {prev} (same server, done with its requests before "
                                      f"this one opened) would have saved {_num(n)} RTT", n, rtt))
     if tls is not None and "tcp" in steps and steps["tcp"].rtts + tls.rtts >= 2:
         n = steps["tcp"].rtts + tls.rtts - 1

@@ -64,6 +64,7 @@ class Connection:
         "ctx",
         "malformed",
         "early_gaps",
+        "prev_start",
     )
 
     def __init__(self, cid: int, transport: str, client: tuple[bytes, int], server: tuple[bytes, int], ts: float, frame: int) -> None:
@@ -85,6 +86,8 @@ class Connection:
         self.malformed = 0
         #: gaps met before a decoder was chosen, told to it once it is (bounded)
         self.early_gaps: list[tuple] = []
+        #: start of the connection before this one to the same server address (TCP or QUIC), if any
+        self.prev_start: float | None = None
 
     @property
     def packets(self) -> int:

@@ -150,10 +150,12 @@ def detail_lines(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_text(conns: list[dict[str, Any]], out: TextIO, source: str = "") -> None:
-    """The readable table: one line per connection, requests indented beneath."""
+def write_text(conns: Iterable[dict[str, Any]], out: TextIO, source: str = "", count: int | None = None) -> None:
+    """The readable table: one line per connection, requests indented beneath (``count``: how many
+    ``conns`` yields, when it is not a list)."""
     if source:
-        out.write(f"{source}: {len(conns)} connection{'s' if len(conns) != 1 else ''}\n")
+        n = len(conns) if count is None else count
+        out.write(f"{source}: {n} connection{'s' if n != 1 else ''}\n")
     header = f"{'id':>4}  {'proto':<10} {'client':<24} {'server':<24} {'dur ms':>9} {'pkts':>6} {'bytes':>9} {'iRTT ms':>8}  {'closed':<7} anomalies"
     out.write(header + "\n")
     for s in conns:
