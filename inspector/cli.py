@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
 from .errors import CaptureError
@@ -39,7 +40,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         pipe, reader = decode_file(args.capture, keylog=load_keylog(args.keylog), retirement=retirement)
         if reader.warning:
             _warn(f"{args.capture}: {reader.warning}")
-        _retirement_warnings(args.capture, retirement)
+        _retirement_warnings(args.capture, pipe, retirement)
 
         def records():
             """JSON text per connection, in id order: retired ones from the retirement's file."""
@@ -67,18 +68,25 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _retirement_warnings(capture: str, retirement: object) -> None:
-    """Say when a retirement limit was hit (see inspector.retirement)."""
+def _retirement_warnings(capture: str, pipe: Any, retirement: Any) -> None:
+    """Say when a limit of the retirement or of the analyses' history was hit (see inspector.retirement)."""
+    from .analysis import MAX_SERVERS
+    from .pipeline import MAX_SERVER_ADDRESSES
+
     stats = retirement.stats
     if stats["late_packets"]:
-        _warn(f"{capture}: {stats['late_packets']} packets came after their connection had closed and been "
-              "retired; they are not counted")
+        late = stats["late_packets"]
+        _warn(f"{capture}: {late} packet{'s' if late != 1 else ''} came after their connection had closed and been "
+              "retired; not counted")
     if stats["out_of_order"]:
         _warn(f"{capture}: {stats['out_of_order']} closed connections were analysed while an earlier connection "
               "to their server was still open; their what-ifs and connection waits do not consider it")
-    forgotten = retirement.analyzer.servers_forgotten if retirement.analyzer else 0
-    if forgotten:
-        _warn(f"{capture}: more than 65536 server endpoints; {forgotten} were forgotten by the what-if analysis")
+    if retirement.analyzer.servers_forgotten:
+        _warn(f"{capture}: more than {MAX_SERVERS} server endpoints: the what-ifs of later connections do not "
+              f"consider {retirement.analyzer.servers_forgotten} of them")
+    if pipe.addresses_forgotten:
+        _warn(f"{capture}: more than {MAX_SERVER_ADDRESSES} server addresses: the DNS steps of later connections "
+              f"do not consider {pipe.addresses_forgotten} of them")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -90,14 +98,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         writer = JsonLinesWriter(out)
         retirement = Retirement(summaries=False)
-        _pipe, reader = decode_file(args.capture, keylog=load_keylog(args.keylog), on_event=writer, segments=True,
-                                    retirement=retirement)
+        pipe, reader = decode_file(args.capture, keylog=load_keylog(args.keylog), on_event=writer, segments=True,
+                                   retirement=retirement)
     finally:
         if out is not sys.stdout:
             out.close()
     if reader.warning:
         _warn(f"{args.capture}: {reader.warning}")
-    _retirement_warnings(args.capture, retirement)
+    _retirement_warnings(args.capture, pipe, retirement)
     return EXIT_OK
 
 

@@ -88,6 +88,8 @@ class Pipeline:
         self.last_ts: float | None = None
         # server address -> start of the latest TCP or QUIC connection to it (Connection.prev_start)
         self._last_start: dict[bytes, float] = {}
+        #: server addresses dropped from ``_last_start`` (MAX_SERVER_ADDRESSES; reported by the CLI)
+        self.addresses_forgotten = 0
         #: retires closed connections while decoding (summary and export; see inspector.retirement)
         self.retirement = retirement
         self._next_sweep = 0
@@ -358,6 +360,7 @@ class Pipeline:
         starts[addr] = conn.start
         if len(starts) > MAX_SERVER_ADDRESSES:
             del starts[next(iter(starts))]
+            self.addresses_forgotten += 1
 
     def _register(self, conn: Connection, client: tuple[bytes, int], server: tuple[bytes, int]) -> None:
         """Flow keys are the packet's src + dst addresses + ports, as bytes (cheap to slice and hash)."""

@@ -52,10 +52,11 @@ QUIET = 5.0
 #: closed connections kept at most; beyond, the oldest retire before their quiet time
 MAX_CLOSED = 4096
 #: closed connections waiting for an earlier one to the same server, or held for the wait analysis
-MAX_HELD = 65536
+#: (with MAX_CLOSED, what bounds memory: ~12k connections of 9-14 KB)
+MAX_HELD = 8192
 #: retired connections whose flow keys are remembered, to recognise their late packets
 MAX_TOMBSTONES = 16384
-#: retirements between two runs of the cycle collector
+#: retirements between two runs of the cycle collector (at most: see Retirement._collect)
 COLLECT_EVERY = 4096
 #: frames between two sweeps for connections ready to retire
 SWEEP_EVERY = 64
@@ -136,6 +137,8 @@ class Retirement:
         self._tombs: dict[bytes, int] = {}
         self._spill: IO[bytes] | None = None
         self._offsets = array("q")
+        self._collect_every = COLLECT_EVERY
+        self._next_collect = COLLECT_EVERY
 
     def bind(self, pipe: Any) -> None:
         """Attach to the pipeline (it calls this once)."""
@@ -183,7 +186,10 @@ class Retirement:
             self._due(conn)
         while len(self._ready) > self.max_held:  # held behind a connection that stays open
             conn = next(iter(self._ready.values()))
-            self._queues[(conn.addrs[1], conn.ports[1])].remove(conn)
+            key = (conn.addrs[1], conn.ports[1])
+            self._queues[key].remove(conn)
+            if not self._queues[key]:
+                del self._queues[key]
             self.stats["out_of_order"] += 1
             self._retire(conn)
         if self._waiting:
@@ -210,8 +216,6 @@ class Retirement:
 
     def _due(self, conn: Connection) -> None:
         """``conn`` may retire: it does, with the connections after it that waited for it."""
-        if self.pipe.connections[conn.id] is not conn:
-            return  # already gone
         key = (conn.addrs[1], conn.ports[1])
         q = self._queues[key]
         self._ready[conn.id] = conn
@@ -225,10 +229,8 @@ class Retirement:
         pipe = self.pipe
         pipe.finish_connection(conn)
         self.stats["retired"] += 1
-        if not self.stats["retired"] % COLLECT_EVERY:
-            # A retired connection holds reference cycles (its reassemblers' callbacks, decoders'
-            # handler tables): only the cycle collector frees it, and the CLI runs that rarely.
-            gc.collect()
+        if self.stats["retired"] >= self._next_collect:
+            self._collect()
         try:
             done = self.analyzer.connection(conn)
         except Exception as exc:  # noqa: BLE001 - as in analyze(): the capture's other results stay
@@ -296,8 +298,17 @@ class Retirement:
                 for event in w.finish(waits.get(w.conn.id, [])):
                     self.pipe.emit(event)
 
+    def _collect(self) -> None:
+        """Run the cycle collector: a retired connection whose decoder holds reference cycles (handler
+        tables of bound methods) is only freed by it, and the CLI runs it rarely.  If it finds little
+        (less than an object per connection retired since), it runs half as often next time."""
+        found = gc.collect()
+        every = self._collect_every
+        self._collect_every = COLLECT_EVERY if found >= every else min(every * 2, 1 << 20)
+        self._next_collect = self.stats["retired"] + self._collect_every
+
     def _finalize(self, conn: Any, done: Analysed, waits: list[Any], record: dict[str, Any] | None) -> list[ev.Event]:
-        keys, events = self.analyzer.finalize(conn, done, waits)
+        keys, events = self.analyzer.finalize(conn, done, waits, events=self.pipe.on_event is not None)
         if record is not None:
             record.update(keys)
             self._write(conn.id, record)

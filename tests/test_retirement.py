@@ -122,3 +122,33 @@ def test_exactly_the_closed_and_quiet_connections_retire() -> None:
                 assert not closed or conn.end + EAGER["quiet"] > pipe.last_ts, (path.name, cid)
                 left += 1
     assert retired >= 12 and left > 0
+
+
+def test_the_cli_reports_packets_that_came_after_their_connection_retired(tmp_path: Path) -> None:
+    """5,000 tiny connections (more than the 4,096 closed ones kept), then the first connection's
+    server FIN/ACK once more at the end, as a retransmission would come: the first connection retired
+    long before, so the straggler is counted and reported, and no connection is made of it."""
+    import struct
+    import subprocess
+    import sys
+
+    import dpkt
+
+    from tests.support.hardening_tiny import PACKETS_PER_CONNECTION, write_tiny_connections
+
+    pcap = tmp_path / "tiny.pcap"
+    n = 5_000
+    write_tiny_connections(str(pcap), n)
+    with open(pcap, "rb") as f:
+        frames = list(dpkt.pcap.Reader(f))
+    last_ts = frames[-1][0]
+    ts, frame = last_ts + 1.0, frames[6][1]
+    with open(pcap, "ab") as f:  # one more pcap record (microsecond timestamps)
+        f.write(struct.pack("<IIII", int(ts), round(ts % 1 * 1e6), len(frame), len(frame)) + frame)
+    run = subprocess.run([sys.executable, "-m", "inspector", "summary", "--json", str(pcap)],
+                         capture_output=True, text=True, check=True)
+    summary = json.loads(run.stdout)
+    assert summary["frames"] == n * PACKETS_PER_CONNECTION + 1
+    assert len(summary["connections"]) == n
+    assert summary["connections"][0]["packets"] == PACKETS_PER_CONNECTION
+    assert "1 packet came after their connection had closed and been retired; not counted" in run.stderr

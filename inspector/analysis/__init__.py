@@ -84,9 +84,10 @@ class Analyzer:
         return Analysed(rtt, u, led, found)
 
     @staticmethod
-    def finalize(conn: Any, done: Analysed, waits: list[hol.Episode]) -> tuple[dict[str, Any], list[ev.Event]]:
-        """The connection's summary keys (see :func:`summary_keys`) and its analysis events, once
-        its connection-wait episodes ``waits`` are known."""
+    def finalize(conn: Any, done: Analysed, waits: list[hol.Episode],
+                 events: bool = True) -> tuple[dict[str, Any], list[ev.Event]]:
+        """The connection's summary keys (see :func:`summary_keys`) and its analysis events (none
+        unless ``events``), once its connection-wait episodes ``waits`` are known."""
         led = done.ledger
         eps = sorted(done.episodes + waits, key=lambda e: e.start)
         rtt = done.rtt
@@ -97,7 +98,7 @@ class Analyzer:
             "what_if": [w.to_dict() for w in led.what_if],
             "hol": [e.to_dict() for e in eps],
         }
-        return keys, _events(conn, led, eps)
+        return keys, _events(conn, led, eps) if events else []
 
 
 #: server endpoints whose history the analysis keeps (a scan of more forgets the least recent)
