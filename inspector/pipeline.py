@@ -450,8 +450,16 @@ class Pipeline:
             return
         sport, dport, ulen = _UDP.unpack_from(l4)
         payload = l4[8:ulen] if 8 <= ulen <= len(l4) else l4[8:]
-        entry = self._flows.get(self._udp_key + src + dst + l4[:4])
+        key = self._udp_key + src + dst + l4[:4]
+        entry = self._flows.get(key)
+        retirement = self.retirement
+        if retirement is not None and frame >= self._next_sweep:
+            self._next_sweep = frame + retirement.sweep_every
+            retirement.sweep(ts)
+            entry = self._flows.get(key)  # it may have just retired
         if entry is None:
+            if retirement is not None:
+                retirement.resumed(key)  # counts a retired flow's key coming back (a new flow all the same)
             if sender_is_client(sport, dport):
                 client, server = (src, sport), (dst, dport)
             else:
@@ -482,6 +490,8 @@ class Pipeline:
                 self._note_start(conn)
         if conn.decoder_state == DECODING:
             self._guard(conn, lambda: conn.decoder.datagram(d, payload, frame, ts), frame, ts)
+            if d and retirement is not None:
+                retirement.closed(conn)  # a DNS flow whose lookups are all answered may retire
         elif self.segments:
             self.on_event(ev.UdpDatagram(frame=frame, ts=ts, conn=conn.id, direction=ev.DIRECTIONS[d], len=len(payload)))
 

@@ -45,7 +45,7 @@ from typing import IO, Any
 
 from . import events as ev
 from .analysis import Analysed, Analyzer, failure_note, wait_episodes
-from .flows.connection import Connection
+from .flows.connection import DECODING, Connection
 
 #: seconds of capture time a closed connection stays before it retires (late ACKs, FIN retransmissions)
 QUIET = 5.0
@@ -60,6 +60,16 @@ MAX_TOMBSTONES = 16384
 COLLECT_EVERY = 4096
 #: frames between two sweeps for connections ready to retire
 SWEEP_EVERY = 64
+
+
+def is_closed(conn: Connection) -> bool:
+    """A TCP connection with a FIN each way or a reset; a UDP flow whose decoder says it is settled
+    (DNS: every lookup answered).  Other UDP flows never close."""
+    tcp = conn.tcp
+    if tcp is not None:
+        return tcp.rst[0] or tcp.rst[1] or (tcp.fin[0] and tcp.fin[1])
+    settled = getattr(conn.decoder, "settled", None) if conn.decoder_state == DECODING else None
+    return settled is not None and settled()
 
 
 class _Light:
@@ -127,7 +137,7 @@ class Retirement:
         self.max_held = max_held
         self.pipe: Any = None
         self.analyzer: Analyzer | None = None
-        self.stats = {"retired": 0, "late_packets": 0, "out_of_order": 0}
+        self.stats = {"retired": 0, "late_packets": 0, "out_of_order": 0, "resumed_flows": 0}
         self._closing: deque[Connection] = deque()  # closed, in the order they closed
         self._closing_ids: set[int] = set()
         self._queues: dict[tuple, deque[Connection]] = {}  # unretired TCP connections per server endpoint
@@ -156,19 +166,24 @@ class Retirement:
         q.append(conn)
 
     def closed(self, conn: Connection) -> None:
-        """A FIN or RST on ``conn``: it retires once closed both ways (or reset) and quiet."""
-        tcp = conn.tcp
-        if conn.id in self._closing_ids or not (tcp.rst[0] or tcp.rst[1] or (tcp.fin[0] and tcp.fin[1])):
-            return
-        self._closing_ids.add(conn.id)
-        self._closing.append(conn)
+        """A FIN or RST on a TCP connection, a response on a UDP flow: ``conn`` retires once it is
+        closed (see :func:`is_closed`) and quiet."""
+        if conn.id not in self._closing_ids and is_closed(conn):
+            self._closing_ids.add(conn.id)
+            self._closing.append(conn)
 
     def late(self, key: bytes) -> bool:
-        """A packet that is not a SYN on a flow no connection has: True if a retired one had it."""
+        """A TCP packet that is not a SYN on a flow no connection has: True if a retired one had it."""
         if key in self._tombs:
             self.stats["late_packets"] += 1
             return True
         return False
+
+    def resumed(self, key: bytes) -> None:
+        """A datagram on a UDP flow no connection has: counted if a retired flow had it (it starts a
+        new flow, as the first datagram of any flow does)."""
+        if key in self._tombs:
+            self.stats["resumed_flows"] += 1
 
     def sweep(self, now: float) -> None:
         """Retire what is due at capture time ``now``."""
@@ -183,7 +198,12 @@ class Retirement:
             closing.popleft()
             self._closing_ids.discard(conn.id)
             excess -= 1
-            self._due(conn)
+            if conn.tcp is None:
+                if not is_closed(conn):
+                    continue  # a new lookup since: it comes back with its answer
+                self._retire(conn)  # a UDP flow: nothing orders it
+            else:
+                self._due(conn)
         while len(self._ready) > self.max_held:  # held behind a connection that stays open
             conn = next(iter(self._ready.values()))
             key = (conn.addrs[1], conn.ports[1])

@@ -50,3 +50,19 @@ def test_lookup_linked_to_the_connection(dns_then_connect):
     # naming cost in front of the connection: from the first query to the SYN
     assert (tcp["start"] - res.query_ts) * 1000 >= res.lookup_ms >= meta["rtt_ms"]
     assert reg.dns.resolution_for(server_ip, res.response_ts - 0.001) is None
+
+
+def test_a_lookup_from_a_quic_port_to_port_53_is_dns(tmp_path):
+    """The sample's lookup repeated from client ports 1024 to 8999: from 4433 and 8443 (ports QUIC
+    servers use) to port 53 it is still DNS, frame for frame as tshark decodes it, not a QUIC guess."""
+    from inspector.pipeline import decode_file
+    from tests.support.hardening_tiny import write_dns_flows
+
+    path = str(tmp_path / "ports.pcap")
+    write_dns_flows(path, 8000)
+    ours = []
+    pipe, _ = decode_file(path, on_event=lambda e: ours.append(e.frame) if isinstance(e, DnsMessage) else None)
+    theirs = [int(row[0]) for row in tshark_fields(path, ["frame.number"], display_filter="dns")]
+    assert ours == theirs and len(ours) == 16000
+    by_port = {c.ports[0]: c for c in pipe.connections}
+    assert type(by_port[4433].decoder).__name__ == type(by_port[8443].decoder).__name__ == "DnsUdpDecoder"

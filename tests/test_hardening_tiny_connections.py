@@ -8,7 +8,7 @@ both sides) is repeated with new client ports.  Peak RSS of the real
 4,096 closed connections the retirement keeps (``inspector.retirement``): the
 difference per connection is what a retired connection leaves behind (its id
 slot, its record's file offset, the flow keys of the last 16,384 retired for
-late packets; README, "Limits").  Measured 2026-11-21: 130-160 B, against 13-14 KB
+late packets; README, "Closed connections retire while decoding").  Measured 2026-11-21: 130-160 B, against 13-14 KB
 per connection kept to the end before retirement; the bound leaves room for
 allocator noise.  The summary must still describe every connection, in id order.
 """
@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.hardening_tiny import write_tiny_connections
+from tests.support.hardening_tiny import write_dns_flows, write_tiny_connections
 
 #: bytes of peak RSS per closed tiny connection in summary mode (README, "Limits")
 BOUND_PER_CONNECTION = 512
@@ -79,3 +79,23 @@ def test_a_port_scan_leaves_next_to_nothing(tmp_path: Path) -> None:
     conns = json.loads((tmp_path / f"scan{big}.json").read_text())["connections"]
     assert len(conns) == big
     assert all(c["tcp"]["handshake"] == "partial" and c["tcp"]["closed_by"] == "reset" for c in conns)
+
+
+def test_dns_lookups_each_from_its_own_port_leave_next_to_nothing(tmp_path: Path) -> None:
+    """48,000 DNS lookups, each a UDP flow of its own (as a stub resolver's random source ports make
+    them): a flow whose lookups are all answered retires like a closed TCP connection (3.5 KB each
+    before), and the summary still has every lookup with its answer."""
+    small, big = 8_000, 48_000
+    rss = {}
+    for n in (small, big):
+        pcap = tmp_path / f"dns{n}.pcap"
+        assert write_dns_flows(str(pcap), n) == 2 * n
+        rss[n] = peak_rss(pcap, tmp_path / f"dns{n}.json")
+    per_flow = (rss[big] - rss[small]) / (big - small)
+    print(f"{per_flow:.0f} bytes of peak RSS per DNS flow")
+    assert per_flow < BOUND_PER_CONNECTION
+    conns = json.loads((tmp_path / f"dns{big}.json").read_text())["connections"]
+    assert [c["id"] for c in conns] == list(range(big))
+    lookups = [lk for c in conns for lk in c["dns"]["lookups"]]
+    assert len(lookups) == big
+    assert all(lk["qname"] == "lab.test" and lk["qtype"] == "A" and lk["rcode"] == "NOERROR" for lk in lookups)

@@ -506,6 +506,13 @@ class DnsUdpDecoder:
     def summary(self) -> dict[str, Any]:
         return self._tx.summary()
 
+    def settled(self) -> bool:
+        """Every lookup this flow started has its answer: the flow may retire (see
+        inspector.retirement).  A flow of more than 64 lookups (a resolver's long-lived port) never
+        counts as settled; this runs after each response, so it must stay cheap."""
+        lookups = self._tx.lookups
+        return 0 < len(lookups) <= 64 and all(lk.response_frame is not None for lk in lookups)
+
 
 class DnsTcpDecoder:
     """DNS over TCP: messages with a 2-byte length prefix (RFC 1035 §4.2.2, RFC 7766)."""

@@ -49,7 +49,10 @@ class Registry:
 
     def choose_datagram(self, ctx: DecodeContext, direction: int, payload: bytes) -> DatagramDecoder | None:
         """A decoder for a UDP flow whose first datagram is ``payload``."""
-        if looks_like_quic(payload, (ctx.client[1], ctx.server[1])):
+        ports = (ctx.client[1], ctx.server[1])
+        # A QUIC v1/v2 long header is QUIC on any port; otherwise a DNS server port wins over the
+        # QUIC-port guess (a lookup from client port 4433 to port 53 is DNS, as tshark has it)
+        if looks_like_quic(payload) or (ctx.server[1] not in DNS_PORTS and looks_like_quic(payload, ports)):
             return quic.QuicDecoder(ctx)  # imported lazily (aioquic is slow to import)
         if ctx.server[1] in DNS_PORTS or ctx.client[1] in DNS_PORTS or looks_like_dns(payload):
             return DnsUdpDecoder(ctx, self.dns)

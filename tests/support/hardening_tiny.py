@@ -13,7 +13,9 @@ per packet would take minutes.
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
+import dpkt
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
@@ -83,3 +85,34 @@ def write_tiny_connections(path: str, count: int, scan: bool = False) -> int:
                 f.write(rec.pack(ts_us // 1_000_000, ts_us % 1_000_000, len(b), len(b)))
                 f.write(b)
     return count * len(frames)
+
+
+DNS_SAMPLE = Path(__file__).resolve().parents[2] / "captures" / "samples" / "dns-then-connect.pcap"
+
+
+def write_dns_flows(path: str, count: int) -> int:
+    """Write ``count`` DNS lookups, each from its own client port (and client address every 60,000), as
+    a busy resolver's capture has them: the first A query of ``captures/samples/dns-then-connect.pcap``
+    and its answer (real bytes from the lab's dnsmasq), 10 microseconds apart, UDP checksums zeroed
+    (the ports change; zero means "none" in IPv4).  Returns the number of packets."""
+    with open(DNS_SAMPLE, "rb") as f:
+        frames = [bytes(buf) for _, buf in dpkt.pcap.Reader(f)]
+    query, answer = frames[0], frames[2]
+    rec = struct.Struct("<IIII")
+    ts_us = 0
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for n in range(count):
+            port = struct.pack("!H", 1024 + n % 60_000)
+            addr = struct.pack("!4B", 10, 99, 1 + n // 60_000 // 256 % 256, 1 + n // 60_000 % 256)
+            for d, frame in ((0, query), (1, answer)):
+                b = bytearray(frame)
+                if d == 0:
+                    b[26:30], b[34:36] = addr, port
+                else:
+                    b[30:34], b[36:38] = addr, port
+                b[40:42] = b"\0\0"
+                ts_us += 10
+                f.write(rec.pack(ts_us // 1_000_000, ts_us % 1_000_000, len(b), len(b)))
+                f.write(b)
+    return 2 * count
