@@ -1,6 +1,7 @@
 """Build the benchmark captures on loopback with real stacks.
 
-Every capture is real traffic: nginx (TLS via OpenSSL) serving h2load or curl
+Every capture but the two hand-built many-tiny-connections ones (scan-1m, dns-1m)
+is real traffic: nginx (TLS via OpenSSL) serving h2load or curl
 (nghttp2) over the kernel's loopback TCP, recorded by tcpdump with full packets
 (no snap length cut: a cut would leave TLS records and HTTP/2 frames that
 nobody can decode). Each run uses a temporary nginx prefix with a fresh
@@ -348,6 +349,28 @@ def _curl_parallel(name: str, requests: int, parallel: int) -> Callable[[Path, P
     return build
 
 
+def _hand_built(kind: str, count: int) -> Callable[[Path, Path], dict]:
+    """Many tiny connections (issue 10), which no lab stack opens in seconds: ``tests/support/hardening_tiny.py``
+    repeats one connection with new client ports ("scan": a SYN answered by RST/ACK; "dns": the lab's real
+    DNS query and answer), 10 microseconds between packets."""
+
+    def build(pcap: Path, keylog: Path) -> dict:
+        sys.path.insert(0, str(HERE.parent))
+        from tests.support import hardening_tiny
+
+        t0 = time.monotonic()
+        if kind == "scan":
+            hardening_tiny.write_tiny_connections(str(pcap), count, scan=True)
+        else:
+            hardening_tiny.write_dns_flows(str(pcap), count)
+        counts = count_pcap(pcap)
+        return {"command": f"tests/support/hardening_tiny.py ({kind}, {count:,})", "hand_built": True,
+                "seconds": round(time.monotonic() - t0, 1), **counts, "file_bytes": pcap.stat().st_size,
+                "flows": count, "tcpdump_dropped_by_kernel": 0}
+
+    return build
+
+
 def tshark_count(pcap: Path, display_filter: str, options: list[str] = (), field: str | None = None,
                  match: str | None = None) -> int:
     """Frames matching ``display_filter``, or occurrences of ``match`` in ``field`` of those frames."""
@@ -374,6 +397,12 @@ SPECS: dict[str, Spec] = {
              "h2load over TLS 1.3 to nginx, as tls-bulk but longer: >= 1M packets",
              _h2load("tls-1m", requests=520_000, clients=4, streams=1, min_packets=1_000_000),
              quick=False),
+        Spec("scan-1m",
+             "hand-built: 1M refused SYNs (SYN, RST/ACK), a port scan's many tiny connections",
+             _hand_built("scan", 1_000_000), quick=False),
+        Spec("dns-1m",
+             "hand-built: 1M DNS lookups, each from its own client port (a resolver's many tiny flows)",
+             _hand_built("dns", 1_000_000), quick=False),
     )
 }
 

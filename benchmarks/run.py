@@ -156,6 +156,18 @@ def check_summary(ni: Path, ts: Path, meta: dict) -> str:
     return f"{verdict}: tshark {conns} conns/{frames:,} pkts, netinspect {ni_conns} conns/{ni_pkts:,} pkts"
 
 
+def check_udp_summary(ni: Path, ts: Path, meta: dict) -> str:
+    """Both tools saw the same UDP flows and every packet."""
+    flows, frames = _tshark_conversations(ts.read_text(errors="replace"))
+    try:
+        udp = [c for c in json.loads(ni.read_text())["connections"] if c.get("transport") == "udp"]
+    except (ValueError, KeyError, TypeError) as e:
+        return f"netinspect output unreadable: {e!r}"
+    ni_flows, ni_pkts = len(udp), sum(c["packets"] for c in udp)
+    verdict = "same" if (ni_flows, ni_pkts) == (flows, frames) == (meta["flows"], meta["packets"]) else "DIFFER"
+    return f"{verdict}: tshark {flows} flows/{frames:,} pkts, netinspect {ni_flows} flows/{ni_pkts:,} pkts"
+
+
 def check_view(ni: Path, ts: Path, meta: dict) -> str:
     """The UI loaded every frame; its first screen and load times (from view.py's JSON)."""
     try:
@@ -226,6 +238,16 @@ BENCHES: list[Bench] = [
           lambda p, k: ["summary", str(p), "--json"],
           lambda p, k: [TSHARK, "-n", "-q", "-r", str(p), "-z", "conv,tcp"],
           target=0.5, check=check_summary, quick=False, floor=True),
+    Bench("summary-scan-1m", "scan-1m",
+          "scale (issue 10): summary --json on 1M tiny connections (refused SYNs) vs tshark -z conv,tcp",
+          lambda p, k: ["summary", str(p), "--json"],
+          lambda p, k: [TSHARK, "-n", "-q", "-r", str(p), "-z", "conv,tcp"],
+          target=None, check=check_summary, quick=False, max_repeat=1),
+    Bench("summary-dns-1m", "dns-1m",
+          "scale (issue 10): summary --json on 1M DNS flows vs tshark -z conv,udp",
+          lambda p, k: ["summary", str(p), "--json"],
+          lambda p, k: [TSHARK, "-n", "-q", "-r", str(p), "-z", "conv,udp"],
+          target=None, check=check_udp_summary, quick=False, max_repeat=1),
     Bench("export", "tls-bulk",
           "export (JSON Lines, every TCP segment) vs tshark -T fields of the same TCP fields",
           lambda p, k: ["export", str(p)],

@@ -15,6 +15,7 @@ and become ``malformed`` events.
 from __future__ import annotations
 
 import struct
+from collections import OrderedDict
 from functools import partial
 from itertools import chain
 from collections.abc import Callable, Iterable
@@ -87,7 +88,7 @@ class Pipeline:
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         # server address -> start of the latest TCP or QUIC connection to it (Connection.prev_start)
-        self._last_start: dict[bytes, float] = {}
+        self._last_start: OrderedDict[bytes, float] = OrderedDict()
         #: server addresses dropped from ``_last_start`` (MAX_SERVER_ADDRESSES; reported by the CLI)
         self.addresses_forgotten = 0
         #: retires closed connections while decoding (summary and export; see inspector.retirement)
@@ -359,7 +360,7 @@ class Pipeline:
         conn.prev_start = starts.pop(addr, None)
         starts[addr] = conn.start
         if len(starts) > MAX_SERVER_ADDRESSES:
-            del starts[next(iter(starts))]
+            starts.popitem(last=False)
             self.addresses_forgotten += 1
 
     def _register(self, conn: Connection, client: tuple[bytes, int], server: tuple[bytes, int]) -> None:

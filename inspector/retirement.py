@@ -40,7 +40,7 @@ import gc
 import json
 import tempfile
 from array import array
-from collections import deque
+from collections import OrderedDict, deque
 from typing import IO, Any
 
 from . import events as ev
@@ -144,8 +144,10 @@ class Retirement:
         self._ready: dict[int, Connection] = {}  # closed and due, waiting for an earlier connection
         self._waiting: dict[tuple, list[_Waiting]] = {}  # per endpoint, held for the wait analysis
         self._held = 0  # waiting records in all
-        self._tombs: dict[bytes, int] = {}
+        self._tombs: OrderedDict[bytes, int] = OrderedDict()  # popitem(last=False) is O(1); a dict's first key is not
         self._spill: IO[bytes] | None = None
+        self._spill_end = 0
+        self._reading = False
         self._offsets = array("q")
         self._collect_every = COLLECT_EVERY
         self._next_collect = COLLECT_EVERY
@@ -225,6 +227,7 @@ class Retirement:
 
     def record(self, cid: int) -> str:
         """The ``summary --json`` record of retired connection ``cid``, as JSON text."""
+        self._reading = True
         self._spill.seek(self._offsets[cid])
         return self._spill.readline().decode()
 
@@ -278,7 +281,7 @@ class Retirement:
         for key in pipe.flow_keys(conn):
             tombs[key] = conn.id
         while len(tombs) > MAX_TOMBSTONES:
-            del tombs[next(iter(tombs))]
+            tombs.popitem(last=False)
 
     def _settle(self, now: float) -> None:
         """Finish the held HTTP/1.1 records no connection still open, or yet to come, can overlap."""
@@ -340,5 +343,10 @@ class Retirement:
         offsets = self._offsets
         if len(offsets) <= cid:
             offsets.extend([-1] * (cid + 1 - len(offsets)))
-        offsets[cid] = self._spill.seek(0, 2)
-        self._spill.write(json.dumps(record).encode() + b"\n")
+        if self._reading:  # record() moved the position
+            self._spill.seek(self._spill_end)
+            self._reading = False
+        offsets[cid] = self._spill_end  # (not seek(0, 2): that flushes the file's buffer each time)
+        line = json.dumps(record).encode() + b"\n"
+        self._spill.write(line)
+        self._spill_end += len(line)
