@@ -36,6 +36,7 @@ MAX_RESENT_RECORDS = 64
 #: delivered spans remembered so a retransmission can tell what was sent after its original
 RECENT_SPANS = 128
 HOL_FILL, HOL_HELD, HOL_GAP = 0, 1, 2
+_new_span = tuple.__new__
 
 # Where a direction is not reassembled (no decoder claimed the connection, or summary mode stopped
 # reassembling an opaque one), TCP's own sequence analysis still sees every segment: each
@@ -187,7 +188,8 @@ class Reassembler:
         n = len(payload)
         if n:
             start = self.offset
-            span = Span(start, start + n, frame, arrival, now, frame if arrival_frame is None else arrival_frame)
+            # Span(...) without the namedtuple's Python-level __new__ (once per delivered segment)
+            span = _new_span(Span, (start, start + n, frame, arrival, now, frame if arrival_frame is None else arrival_frame))
             self.index.add(span)
             self._recent.append(span)
             if (self._ooo or now != arrival) and len(self.hol) < MAX_HOL_RECORDS:

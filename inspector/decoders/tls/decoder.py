@@ -410,6 +410,10 @@ class TlsDecoder:
             decrypt, iv, generic = None, 0, opener.open
         unpack = HEADER.unpack_from
         locate = index.locate
+        # locate() answers the index's last span for any offset from its start on: the reassembler has
+        # just added the span of ``data``, so most records need no search
+        last = index.last
+        last_start = last.start if last is not None else 1 << 63  # (None: locate raises, as before)
         inner = self._inner if self._inner_state == "active" else None
         events = self._events
         log = self.record_log
@@ -447,7 +451,7 @@ class TlsDecoder:
                 inner_type, content = opened
             seq += 1
             start = offset + pos
-            span = locate(start)
+            span = last if start >= last_start else locate(start)
             if span.end >= offset + end:
                 spans = None
                 arrival, arrival_frame = span.arrival, span.arrival_frame
