@@ -152,7 +152,7 @@ def detail_lines(s: dict[str, Any]) -> list[str]:
 
 _INDENT = " " * 6
 #: lines written at once by write_text
-_BATCH = 4096
+_BATCH = 1024
 
 
 def write_text(conns: list[dict[str, Any]], out: TextIO, source: str = "") -> None:
