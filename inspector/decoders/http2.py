@@ -849,7 +849,7 @@ class Http2Decoder:
             self.exchanges.append(ex)
             if sid & 1 and sid > self.max_stream[0]:
                 self.max_stream[0] = sid
-            if is_grpc(ex.request_content_type):
+            if ex.request_content_type is not None and is_grpc(ex.request_content_type):
                 self.grpc = True
                 ex.grpc = GrpcCallState(self.conn, sid, ex.path or "", span.delivered)
                 ex.grpc.encodings[C2S] = _get(headers, "grpc-encoding")
