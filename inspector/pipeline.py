@@ -160,7 +160,13 @@ class Pipeline:
             tcp.segment(d, frame, ts, seq, ack, flags, win, seglen, b"")
             if conn.decoder_state <= DECODING:
                 self.frame = frame
-                self._stream(conn, tcp, d, frame, ts, seq, ack, flags, seglen, data, t + thl)
+                # _stream inlined (one call less per packet); no SYN, FIN or RST on this path
+                if seglen:
+                    p = t + thl
+                    if tcp.stream_segment(d, seq, flags, seglen, data[p : p + seglen], frame, ts):
+                        self._resent_differs(conn, d, frame, ts)
+                if flags & ACK:
+                    tcp.acked(d, ack, frame, ts)
         self.frame = frame
         if ts is not None:
             self.last_ts = ts
@@ -303,13 +309,16 @@ class Pipeline:
         """Hand a segment's payload (at ``data[p:]``) and its ACK to the reassemblers."""
         # the captured payload may be shorter than seglen (snap length): the rest is a gap
         if (seglen or flags & (SYN | FIN)) and tcp.stream_segment(d, seq, flags, seglen, data[p : p + seglen], frame, ts):
-            self._emit(ev.Note(frame=frame, ts=ts, conn=conn.id, layer="tcp", severity="warning",
-                               direction=ev.DIRECTIONS[d],
-                               message="retransmitted bytes differ from the original transmission"))
+            self._resent_differs(conn, d, frame, ts)
         if flags & ACK:
             tcp.acked(d, ack, frame, ts)
         if flags & FIN and not self.detail:
             self._release_closed(tcp)
+
+    def _resent_differs(self, conn: Connection, d: int, frame: int, ts: float) -> None:
+        self._emit(ev.Note(frame=frame, ts=ts, conn=conn.id, layer="tcp", severity="warning",
+                           direction=ev.DIRECTIONS[d],
+                           message="retransmitted bytes differ from the original transmission"))
 
     @staticmethod
     def _release_closed(tcp: TcpState) -> None:

@@ -156,11 +156,17 @@ def _quic_step(quic: Any, led: Ledger, conn: Any) -> None:
 
 
 def _request_steps(conn: Any, led: Ledger, rtt: RttUnit | None, units: Units, websocket: bool) -> None:
-    answered = [(ex.request_ts, i, proto, ex) for i, (proto, ex) in enumerate(units.exchanges)
-                if ex.request_ts is not None and ex.response_ts is not None and not ex.pushed]
-    if not answered:
+    # the answered exchange requested first (the earliest in the list among equal times), in one pass
+    # without a tuple per exchange (a connection may carry tens of thousands)
+    first = None
+    first_ts = 0.0
+    for pe in units.exchanges:
+        ex = pe[1]
+        ts = ex.request_ts
+        if ts is not None and (first is None or ts < first_ts) and ex.response_ts is not None and not ex.pushed:
+            first, first_ts = pe, ts
+    if first is None:
         return
-    first = min(answered)[2:]
     proto, ex = first
     gap = ex.response_ts - ex.request_ts
     to_client = rtt.to_client() if rtt else 0.0

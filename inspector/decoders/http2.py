@@ -560,7 +560,11 @@ class Http2Decoder:
         client = side.direction == C2S
         frames = 0
         span = None
-        start = end_off = 0  # the span's stream offsets (frames of one TLS record share it)
+        # the offsets of the span a frame's last byte is in (frames of one TLS record share it); to begin
+        # with the index's last span, the run just added, which locate() answers for any offset from its
+        # start on (one search less per run)
+        last = index.last
+        start, end_off = (last.start, last.end) if last is not None else (0, 0)
         recent = side.recent  # gets the streams of the DATA and HEADERS frames completed here (see hol_resent)
         prev = -1
         while n - pos >= 9:
@@ -570,9 +574,10 @@ class Http2Decoder:
             end = body + length
             if end > n:
                 break
-            last = end - 1 + base
-            if not start <= last < end_off:
-                span = locate(last)
+            if start <= end - 1 + base < end_off:
+                span = last
+            else:
+                last = span = locate(end - 1 + base)
                 start, end_off = span.start, span.end
             sid &= 0x7FFFFFFF
             if events:
@@ -633,7 +638,7 @@ class Http2Decoder:
                 out.append(self._malformed(side, span.frame, span, f"{frame_type_name(ftype)} frame: {exc.reason}"))
         side.pos = pos
         side.frames += frames
-        if span is not None:
+        if frames:
             side.last = span
             if prev >= 0:  # then the run those streams' frames completed in
                 recent.append(span)
@@ -844,7 +849,7 @@ class Http2Decoder:
             self.exchanges.append(ex)
             if sid & 1 and sid > self.max_stream[0]:
                 self.max_stream[0] = sid
-            if is_grpc(ex.request_content_type):
+            if ex.request_content_type is not None and is_grpc(ex.request_content_type):
                 self.grpc = True
                 ex.grpc = GrpcCallState(self.conn, sid, ex.path or "", span.delivered)
                 ex.grpc.encodings[C2S] = _get(headers, "grpc-encoding")

@@ -10,6 +10,7 @@ order.  HOL analysis and frame attribution both read it.
 from __future__ import annotations
 
 from bisect import bisect_right
+from operator import itemgetter
 from typing import NamedTuple
 
 
@@ -26,6 +27,9 @@ class Span(NamedTuple):
     arrival: float  #: when the run's bytes were first seen (earliest arrival of the run)
     delivered: float  #: when every earlier byte was present too
     arrival_frame: int  #: the frame that first carried the run's bytes
+
+
+_end = itemgetter(1)  # Span.end, for bisect's key
 
 
 class StreamIndex:
@@ -76,10 +80,9 @@ class StreamIndex:
     def release(self, offset: int) -> None:
         """Forget spans that end at or before ``offset`` (keeps memory bounded)."""
         spans = self._spans
-        lo = self._lo
-        while lo < len(spans) - 1 and spans[lo].end <= offset:
-            lo += 1
-        self._lo = lo
+        # the first span ending after ``offset``, but never the last: ends ascend (spans come in order
+        # and never overlap), so a binary search does what walking span by span did
+        lo = self._lo = bisect_right(spans, offset, self._lo, len(spans) - 1, key=_end)
         if lo > 1024 and lo * 2 > len(spans):
             del self._spans[:lo]
             del self._starts[:lo]

@@ -375,7 +375,11 @@ class TcpState:
             if start is None or self._sinks is None or not gt_seq(ack, start):
                 return
             r = self.stream(o)
-        if r is None or r.next_seq is None or not gt_seq(ack, r.next_seq):
+        if r is None:
+            return
+        nxt = r.next_seq
+        # not gt_seq(ack, nxt), inlined: this runs for every ACK
+        if nxt is None or ((nxt - ack) & M32) < 0x80000000:
             return
         limit = self.an[o].nextseq  # never skip past what was seen
         fin_seq = self.fin_seq[o]

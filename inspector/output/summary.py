@@ -150,26 +150,42 @@ def detail_lines(s: dict[str, Any]) -> list[str]:
     return lines
 
 
+_INDENT = " " * 6
+#: lines written at once by write_text
+_BATCH = 1024
+
+
 def write_text(conns: Iterable[dict[str, Any]], out: TextIO, source: str = "", count: int | None = None) -> None:
     """The readable table: one line per connection, requests indented beneath (``count``: how many
     ``conns`` yields, when it is not a list)."""
+    # Lines are written in batches of _BATCH: a write per line is a system call each when stdout is
+    # unbuffered (PYTHONUNBUFFERED, python -u), 30k of them for a 30k-request connection.
+    lines: list[str] = []
     if source:
         n = len(conns) if count is None else count
-        out.write(f"{source}: {n} connection{'s' if n != 1 else ''}\n")
+        lines.append(f"{source}: {n} connection{'s' if n != 1 else ''}\n")
     header = f"{'id':>4}  {'proto':<10} {'client':<24} {'server':<24} {'dur ms':>9} {'pkts':>6} {'bytes':>9} {'iRTT ms':>8}  {'closed':<7} anomalies"
-    out.write(header + "\n")
+    lines.append(header + "\n")
     for s in conns:
         tcp = s.get("tcp") or {}
         irtt = tcp.get("irtt_ms")
         proto = s["app"] if s["app"] != s["transport"] else s["transport"]
         closed = tcp.get("closed_by") or ("-" if tcp else "")
-        out.write(
+        lines.append(
             f"{s['id']:>4}  {proto:<10} {s['client']:<24} {s['server']:<24} {s['duration_ms']:>9.1f} "
             f"{s['packets']:>6} {s['bytes']:>9} {'' if irtt is None else f'{irtt:.3f}':>8}  {closed:<7} {anomalies(s)}\n"
         )
         for line in detail_lines(s):
-            out.write(f"{'':>6}{line}\n")
+            lines.append(f"{_INDENT}{line}\n")
         for req in s.get("requests") or []:
-            stream = f"[{req['stream']}] " if req.get("stream") is not None else ""
-            status = req.get("status") if req.get("status") is not None else "-"
-            out.write(f"{'':>6}{stream}{req.get('method') or '-'} {req.get('authority') or ''}{req.get('path') or ''} -> {status}\n")
+            sid = req.get("stream")
+            status = req.get("status")
+            lines.append(f"{_INDENT}{'' if sid is None else f'[{sid}] '}{req.get('method') or '-'} "
+                         f"{req.get('authority') or ''}{req.get('path') or ''} -> {'-' if status is None else status}\n")
+            if len(lines) >= _BATCH:
+                out.write("".join(lines))
+                lines.clear()
+        if len(lines) >= _BATCH:
+            out.write("".join(lines))
+            lines.clear()
+    out.write("".join(lines))

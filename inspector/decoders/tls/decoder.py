@@ -54,6 +54,7 @@ from .record import HEADER, HEADER_LEN, MAX_RECORD_PAYLOAD, Record, RecordSplitt
 _CCS, _ALERT, _HANDSHAKE, _APPDATA, _HEARTBEAT = 20, 21, 22, 23, 24  # content types as plain ints (hot path)
 #: ``Span(...)`` without the namedtuple's Python-level ``__new__`` (half the cost, once per record)
 _new_span = tuple.__new__
+_unpack_header = HEADER.unpack_from
 
 InnerFactory = Callable[[DecodeContext, "str | None", bytes, int], "StreamDecoder | None"]
 
@@ -72,11 +73,17 @@ assert MAX_RECORD_PAYLOAD == 18432  # the literal in TlsDecoder._whole_records
 class _Key:
     """One candidate protection for a direction: the stage it belongs to and its opener."""
 
-    __slots__ = ("stage", "opener")
+    __slots__ = ("stage", "opener", "decrypt", "iv")
 
     def __init__(self, stage: str, opener: Opener) -> None:
         self.stage = stage  # "early", "handshake", "app"
         self.opener = opener
+        # for TlsDecoder._whole_records, which inlines Tls13Opener.open: the AEAD's bound decrypt and the
+        # IV as an int, looked up once per key rather than once per TCP segment (None for other openers)
+        if type(opener) is Tls13Opener:
+            self.decrypt, self.iv = opener._aead.decrypt, opener._iv
+        else:
+            self.decrypt, self.iv = None, 0
 
 
 class _Side:
@@ -402,14 +409,16 @@ class TlsDecoder:
         key = side.keys[0]
         if key.stage != "app":
             return 0
-        opener = key.opener
-        if type(opener) is Tls13Opener:
-            # Tls13Opener.open inlined (one Python call less per record)
-            decrypt, iv, generic = opener._aead.decrypt, opener._iv, None
-        else:
-            decrypt, iv, generic = None, 0, opener.open
-        unpack = HEADER.unpack_from
+        # Tls13Opener.open inlined with the key's decrypt and IV (one Python call less per record)
+        decrypt = key.decrypt
+        iv = key.iv
+        generic = None if decrypt is not None else key.opener.open
+        unpack = _unpack_header
         locate = index.locate
+        # locate() answers the index's last span for any offset from its start on: the reassembler has
+        # just added the span of ``data``, so most records need no search
+        last = index.last
+        last_start = last.start if last is not None else 1 << 63  # (None: locate raises, as before)
         inner = self._inner if self._inner_state == "active" else None
         events = self._events
         log = self.record_log
@@ -447,7 +456,7 @@ class TlsDecoder:
                 inner_type, content = opened
             seq += 1
             start = offset + pos
-            span = locate(start)
+            span = last if start >= last_start else locate(start)
             if span.end >= offset + end:
                 spans = None
                 arrival, arrival_frame = span.arrival, span.arrival_frame
