@@ -143,6 +143,7 @@ class Retirement:
         self._queues: dict[tuple, deque[Connection]] = {}  # unretired TCP connections per server endpoint
         self._ready: dict[int, Connection] = {}  # closed and due, waiting for an earlier connection
         self._waiting: dict[tuple, list[_Waiting]] = {}  # per endpoint, held for the wait analysis
+        self._dirty: set[tuple] = set()  # endpoints whose waiting records may settle now
         self._held = 0  # waiting records in all
         self._tombs: OrderedDict[bytes, int] = OrderedDict()  # popitem(last=False) is O(1); a dict's first key is not
         self._spill: IO[bytes] | None = None
@@ -212,6 +213,7 @@ class Retirement:
             self._queues[key].remove(conn)
             if not self._queues[key]:
                 del self._queues[key]
+            self._dirty.add(key)
             self.stats["out_of_order"] += 1
             self._retire(conn)
         if self._waiting:
@@ -244,6 +246,7 @@ class Retirement:
         self._ready[conn.id] = conn
         while q and q[0].id in self._ready:
             self._retire(q.popleft())
+            self._dirty.add(key)  # its earliest open connection changed
         if not q:
             del self._queues[key]
 
@@ -271,6 +274,7 @@ class Retirement:
                 key = (conn.addrs[1], conn.ports[1])
                 self._waiting.setdefault(key, []).append(_Waiting(self, light, _LightUnits(exs), done, record))
                 self._held += 1
+                self._dirty.add(key)
             else:
                 for event in self._finalize(light, done, [], record):
                     pipe.emit(event)
@@ -286,9 +290,15 @@ class Retirement:
     def _settle(self, now: float) -> None:
         """Finish the held HTTP/1.1 records no connection still open, or yet to come, can overlap."""
         force = self._held > self.max_held
-        for key in list(self._waiting):
+        # only endpoints where something changed (a sort per endpoint per sweep would be quadratic
+        # while an open connection holds many records back), or all when over the limit
+        keys = list(self._waiting) if force else [k for k in self._dirty if k in self._waiting]
+        self._dirty.clear()
+        for key in keys:
             group = sorted(self._waiting[key], key=lambda w: w.conn.start)
             q = self._queues.get(key)
+            if not q:
+                self._dirty.add(key)  # the horizon is the capture's time: it moves on by itself
             horizon = min(q[0].start, now) if q else now  # the earliest start that may still overlap
             cut = 0  # group[:cut] is a run of clusters that ended before the horizon
             end = float("-inf")

@@ -11,6 +11,7 @@ connection), and ``export`` must emit the same events.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from inspector.keylog import load_keylog
@@ -158,3 +159,42 @@ def test_the_cli_reports_packets_that_came_after_their_connection_retired(tmp_pa
     assert len(summary["connections"]) == n
     assert summary["connections"][0]["packets"] == PACKETS_PER_CONNECTION
     assert "1 packet came after their connection had closed and been retired; not counted" in run.stderr
+
+
+def test_the_cli_reports_connections_retired_before_an_earlier_open_one(tmp_path: Path) -> None:
+    """A connection to the server opens first and never closes; 14,000 tiny connections to the same
+    server follow.  They cannot retire in id order behind it, so past the 4,096 closed and 8,192 held
+    the oldest retire anyway: counted, reported on stderr, and every connection is still summarised."""
+    import struct
+    import subprocess
+    import sys
+
+    import dpkt
+
+    from tests.support.hardening_tiny import write_tiny_connections
+
+    tiny = tmp_path / "tiny.pcap"
+    n = 14_000
+    write_tiny_connections(str(tiny), n)
+    with open(tiny, "rb") as f:
+        frames = [bytes(buf) for _, buf in dpkt.pcap.Reader(f)]
+    pcap = tmp_path / "held.pcap"
+    with open(tiny, "rb") as src, open(pcap, "wb") as out:
+        out.write(src.read(24))  # the pcap header
+        for i, frame in enumerate(frames[:4]):  # SYN, SYN/ACK, ACK, request of a connection from port 65000
+            b = bytearray(frame)
+            b[34 if i != 1 else 36:36 if i != 1 else 38] = struct.pack("!H", 65000)
+            out.write(struct.pack("<IIII", 0, 1 + i, len(b), len(b)) + b)
+        src.seek(24)
+        out.write(src.read())
+    run = subprocess.run([sys.executable, "-m", "inspector", "summary", "--json", str(pcap)],
+                         capture_output=True, text=True, check=True)
+    conns = json.loads(run.stdout)["connections"]
+    assert [c["id"] for c in conns] == list(range(n + 1))
+    assert conns[0]["client"].endswith(":65000") and conns[0]["tcp"]["closed_by"] is None
+    assert all(c["tcp"]["closed_by"] == "client" for c in conns[1:])
+    held = re.search(r"(\d+) closed connections were analysed while an earlier connection to their server was "
+                     r"still open", run.stderr)
+    # every closed connection but the 4,096 kept closed and the 8,192 held, less those that closed after
+    # the last sweep (one every 64 frames: at most 8 connections of 8 frames)
+    assert held and n - 4096 - 8192 - 8 <= int(held.group(1)) <= n - 4096 - 8192
