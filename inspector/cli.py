@@ -78,9 +78,12 @@ def _retirement_warnings(capture: str, pipe: Any, retirement: Any) -> None:
         late = stats["late_packets"]
         _warn(f"{capture}: {late} packet{'s' if late != 1 else ''} came after their connection had closed and been "
               "retired; not counted")
+    if stats["flows_evicted"]:
+        _warn(f"{capture}: more than {retirement.max_flows} UDP flows at once: {stats['flows_evicted']} retired before "
+              f"{retirement.flow_quiet:g} s without a datagram, least recently active first")
     if stats["resumed_flows"]:
-        _warn(f"{capture}: {stats['resumed_flows']} UDP flows had datagrams again after they retired (every lookup "
-              "answered, then quiet); each later part is a flow of its own")
+        _warn(f"{capture}: {stats['resumed_flows']} UDP flows had datagrams again after they retired; each later "
+              "part is a flow of its own")
     if stats["out_of_order"]:
         _warn(f"{capture}: {stats['out_of_order']} closed connections were analysed while an earlier connection "
               "to their server was still open; their what-ifs and connection waits do not consider it")

@@ -498,6 +498,10 @@ class Pipeline:
 
             if quic_of(decoder) is not None:
                 self._note_start(conn)
+            elif retirement is not None:
+                retirement.flow(conn, True)
+        elif retirement is not None:
+            retirement.flow(conn, False)
         if conn.decoder_state == DECODING:
             self._guard(conn, lambda: conn.decoder.datagram(d, payload, frame, ts), frame, ts)
             if d and retirement is not None:

@@ -54,6 +54,10 @@ MAX_CLOSED = 4096
 #: closed connections waiting for an earlier one to the same server, or held for the wait analysis
 #: (with MAX_CLOSED, what bounds memory: ~12k connections of 9-14 KB)
 MAX_HELD = 8192
+#: seconds of capture time a UDP flow (not QUIC) stays without a datagram before it retires, settled or not
+FLOW_QUIET = 30.0
+#: UDP flows kept at most; beyond, the least recently active retire before their quiet time
+MAX_FLOWS = 16384
 #: retired connections whose flow keys are remembered, to recognise their late packets
 MAX_TOMBSTONES = 16384
 #: retirements between two runs of the cycle collector (at most: see Retirement._collect)
@@ -128,20 +132,24 @@ class Retirement:
     """
 
     def __init__(self, summaries: bool = True, quiet: float = QUIET, max_closed: int = MAX_CLOSED,
-                 max_held: int = MAX_HELD, sweep_every: int = SWEEP_EVERY) -> None:
+                 max_held: int = MAX_HELD, sweep_every: int = SWEEP_EVERY, flow_quiet: float = FLOW_QUIET,
+                 max_flows: int = MAX_FLOWS) -> None:
         self.summaries = summaries
         self.quiet = quiet
+        self.flow_quiet = flow_quiet
+        self.max_flows = max_flows
         #: frames between two sweeps (the pipeline reads it)
         self.sweep_every = sweep_every
         self.max_closed = max_closed
         self.max_held = max_held
         self.pipe: Any = None
         self.analyzer: Analyzer | None = None
-        self.stats = {"retired": 0, "late_packets": 0, "out_of_order": 0, "resumed_flows": 0}
+        self.stats = {"retired": 0, "late_packets": 0, "out_of_order": 0, "resumed_flows": 0, "flows_evicted": 0}
         self._closing: deque[Connection] = deque()  # closed, in the order they closed
         self._closing_ids: set[int] = set()
         self._queues: dict[tuple, deque[Connection]] = {}  # unretired TCP connections per server endpoint
-        self._ready: dict[int, Connection] = {}  # closed and due, waiting for an earlier connection
+        self._ready: OrderedDict[int, Connection] = OrderedDict()  # closed and due, behind an earlier connection
+        self._flows: OrderedDict[int, Connection] = OrderedDict()  # UDP flows (not QUIC), least recently active first
         self._waiting: dict[tuple, list[_Waiting]] = {}  # per endpoint, held for the wait analysis
         self._dirty: set[tuple] = set()  # endpoints whose waiting records may settle now
         self._held = 0  # waiting records in all
@@ -175,6 +183,13 @@ class Retirement:
             self._closing_ids.add(conn.id)
             self._closing.append(conn)
 
+    def flow(self, conn: Connection, new: bool) -> None:
+        """A datagram on UDP flow ``conn`` (``new``: its first; QUIC flows are not passed)."""
+        if new:
+            self._flows[conn.id] = conn
+        elif conn.id in self._flows:
+            self._flows.move_to_end(conn.id)
+
     def late(self, key: bytes) -> bool:
         """A TCP packet that is not a SYN on a flow no connection has: True if a retired one had it."""
         if key in self._tombs:
@@ -190,6 +205,15 @@ class Retirement:
 
     def sweep(self, now: float) -> None:
         """Retire what is due at capture time ``now``."""
+        flows = self._flows
+        while flows:  # UDP flows, least recently active first
+            conn = flows[next(iter(flows))]
+            if len(flows) <= self.max_flows and conn.end + self.flow_quiet > now:
+                break
+            flows.popitem(last=False)
+            if conn.end + self.flow_quiet > now:
+                self.stats["flows_evicted"] += 1
+            self._retire(conn)
         closing = self._closing
         excess = len(closing) - self.max_closed
         if not closing or (excess <= 0 and closing[0].end + self.quiet > now):
@@ -202,13 +226,14 @@ class Retirement:
             self._closing_ids.discard(conn.id)
             excess -= 1
             if conn.tcp is None:
-                if not is_closed(conn):
-                    continue  # a new lookup since: it comes back with its answer
+                if not is_closed(conn) or conn.id not in flows:
+                    continue  # a new lookup since (it comes back with its answer), or already retired
+                del flows[conn.id]
                 self._retire(conn)  # a UDP flow: nothing orders it
             else:
                 self._due(conn)
         while len(self._ready) > self.max_held:  # held behind a connection that stays open
-            conn = next(iter(self._ready.values()))
+            conn = self._ready[next(iter(self._ready))]
             key = (conn.addrs[1], conn.ports[1])
             self._queues[key].remove(conn)
             if not self._queues[key]:

@@ -66,3 +66,34 @@ def test_a_lookup_from_a_quic_port_to_port_53_is_dns(tmp_path):
     assert ours == theirs and len(ours) == 16000
     by_port = {c.ports[0]: c for c in pipe.connections}
     assert type(by_port[4433].decoder).__name__ == type(by_port[8443].decoder).__name__ == "DnsUdpDecoder"
+
+
+def test_copies_of_an_unanswered_question_are_bounded(tmp_path):
+    """One question from 100 client ports, then the answer to the first port and to the last: a lookup
+    keeps at most 64 unanswered copies (a flood of one question must not grow it), so the first
+    port's copy is gone and its answer is unmatched, while the last one's is timed from its query."""
+    import struct
+
+    import dpkt
+
+    from inspector.pipeline import decode_file
+    from tests.support.hardening_tiny import DNS_SAMPLE
+
+    with open(DNS_SAMPLE, "rb") as f:
+        frames = [bytes(buf) for _, buf in dpkt.pcap.Reader(f)]
+    query, answer = frames[0], frames[2]
+    path = tmp_path / "copies.pcap"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        packets = [(0, port) for port in range(1024, 1124)] + [(1, 1024), (1, 1123)]
+        for n, (d, port) in enumerate(packets):
+            b = bytearray(query if d == 0 else answer)
+            b[34 if d == 0 else 36:36 if d == 0 else 38] = struct.pack("!H", port)
+            b[40:42] = b"\0\0"
+            f.write(struct.pack("<IIII", 0, n, len(b), len(b)) + b)
+    responses = []
+    decode_file(str(path), on_event=lambda e: responses.append(e) if isinstance(e, DnsMessage)
+                and e.type == "response" else None)
+    assert [r.frame for r in responses] == [101, 102]
+    assert getattr(responses[0], "query_frame", None) is None  # its copy (frame 1) dropped out
+    assert responses[1].query_frame == 100

@@ -99,3 +99,26 @@ def test_dns_lookups_each_from_its_own_port_leave_next_to_nothing(tmp_path: Path
     lookups = [lk for c in conns for lk in c["dns"]["lookups"]]
     assert len(lookups) == big
     assert all(lk["qname"] == "lab.test" and lk["qtype"] == "A" and lk["rcode"] == "NOERROR" for lk in lookups)
+
+
+def test_a_flood_of_one_unanswered_question_leaves_next_to_nothing(tmp_path: Path) -> None:
+    """The same DNS question from 24,000 and 64,000 client ports, never answered: UDP flows that never
+    settle retire least recently active first past 16,384 (README), the copies waiting for an answer
+    are capped at 64, and the summary still has every flow."""
+    small, big = 24_000, 64_000
+    rss = {}
+    for n in (small, big):
+        pcap = tmp_path / f"flood{n}.pcap"
+        assert write_dns_flows(str(pcap), n, answered=False) == n
+        rss[n] = peak_rss(pcap, tmp_path / f"flood{n}.json")
+    per_flow = (rss[big] - rss[small]) / (big - small)
+    print(f"{per_flow:.0f} bytes of peak RSS per unanswered flow")
+    assert per_flow < BOUND_PER_CONNECTION
+    conns = json.loads((tmp_path / f"flood{big}.json").read_text())["connections"]
+    assert [c["id"] for c in conns] == list(range(big))
+    # one question per client address (a new one every 60,000 ports): the first flow's lookup, which every
+    # later port asks again (a retransmission from a new port, as glibc makes them), so the other flows
+    # own no lookup of their own
+    assert all(c["dns"]["queries"] == 1 for c in conns)
+    owners = [c["id"] for c in conns if c["dns"]["lookups"]]
+    assert owners == [0, 60_000] and all(conns[i]["dns"]["unanswered"] == 1 for i in owners)

@@ -318,6 +318,10 @@ class Resolution(NamedTuple):
     ttl: int
 
 
+#: unanswered copies of one question kept (see _Lookup.waiting)
+_MAX_WAITING = 64
+
+
 class _Lookup:
     """One question asked (maybe several times, maybe from several ports) and its first answer."""
 
@@ -336,8 +340,10 @@ class _Lookup:
         self.rcode: str | None = None
         self.answers: list[dict[str, Any]] = []
         # copies of the query not answered yet (frame, ts, conn), oldest first: a response answers
-        # its own flow's oldest copy (as Wireshark pairs them), so each copy's answer is timed from it
-        self.waiting: deque[tuple[int, float, int | None]] = deque([(frame, ts, conn)])
+        # its own flow's oldest copy (as Wireshark pairs them), so each copy's answer is timed from it.
+        # At most _MAX_WAITING: the same question asked from ever new ports and never answered (a flood)
+        # would grow it without end; an answer to a copy that dropped out counts as unmatched.
+        self.waiting: deque[tuple[int, float, int | None]] = deque([(frame, ts, conn)], maxlen=_MAX_WAITING)
 
     def answer(self, conn: int | None) -> tuple[int, float] | None:
         for i, (frame, ts, c) in enumerate(self.waiting):

@@ -90,11 +90,12 @@ def write_tiny_connections(path: str, count: int, scan: bool = False) -> int:
 DNS_SAMPLE = Path(__file__).resolve().parents[2] / "captures" / "samples" / "dns-then-connect.pcap"
 
 
-def write_dns_flows(path: str, count: int) -> int:
+def write_dns_flows(path: str, count: int, answered: bool = True) -> int:
     """Write ``count`` DNS lookups, each from its own client port (and client address every 60,000), as
     a busy resolver's capture has them: the first A query of ``captures/samples/dns-then-connect.pcap``
     and its answer (real bytes from the lab's dnsmasq), 10 microseconds apart, UDP checksums zeroed
-    (the ports change; zero means "none" in IPv4).  Returns the number of packets."""
+    (the ports change; zero means "none" in IPv4).  ``answered=False``: the queries alone, as a flood
+    of one question nobody answers leaves.  Returns the number of packets."""
     with open(DNS_SAMPLE, "rb") as f:
         frames = [bytes(buf) for _, buf in dpkt.pcap.Reader(f)]
     query, answer = frames[0], frames[2]
@@ -105,7 +106,7 @@ def write_dns_flows(path: str, count: int) -> int:
         for n in range(count):
             port = struct.pack("!H", 1024 + n % 60_000)
             addr = struct.pack("!4B", 10, 99, 1 + n // 60_000 // 256 % 256, 1 + n // 60_000 % 256)
-            for d, frame in ((0, query), (1, answer)):
+            for d, frame in ((0, query), (1, answer)) if answered else ((0, query),):
                 b = bytearray(frame)
                 if d == 0:
                     b[26:30], b[34:36] = addr, port
@@ -115,4 +116,4 @@ def write_dns_flows(path: str, count: int) -> int:
                 ts_us += 10
                 f.write(rec.pack(ts_us // 1_000_000, ts_us % 1_000_000, len(b), len(b)))
                 f.write(b)
-    return 2 * count
+    return 2 * count if answered else count
