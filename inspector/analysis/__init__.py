@@ -59,9 +59,9 @@ class Analyzer:
     def connection(self, conn: Any) -> Analysed | None:
         """The ledger, what-ifs and HOL episodes of one finished connection; None for a datagram
         flow that is not QUIC (DNS and the like have no setup to account for)."""
-        rtt = rtt_unit(conn)
         if conn.transport == "udp" and quic_of(conn.decoder) is None:
             return None
+        rtt = rtt_unit(conn)
         u = Units(conn.decoder)
         led = ledger.build(conn, rtt, u, self.dns, conn.prev_start)
         server = (conn.transport, conn.addrs[1], conn.ports[1])
