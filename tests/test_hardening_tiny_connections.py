@@ -45,39 +45,38 @@ def peak_rss(pcap: Path, out: Path) -> int:
     return int(rss)
 
 
-def test_closed_connections_leave_next_to_nothing(tmp_path: Path) -> None:
-    small, big = 8_000, 48_000
-    rss = {}
-    for n in (small, big):
-        pcap = tmp_path / f"tiny{n}.pcap"
-        assert write_tiny_connections(str(pcap), n) == 8 * n
-        rss[n] = peak_rss(pcap, tmp_path / f"tiny{n}.json")
+def growth_per_connection(tmp_path: Path, name: str, write, sizes=(8_000, 48_000)) -> tuple[float, list[dict]]:
+    """Peak RSS of ``summary --json`` on captures of the two ``sizes`` made by ``write(path, n)`` (which
+    returns the packets written, checked against the summary's frames): bytes per connection between
+    them, and the bigger summary's connections."""
+    rss, frames = {}, {}
+    for n in sizes:
+        pcap = tmp_path / f"{name}{n}.pcap"
+        frames[n] = write(str(pcap), n)
+        rss[n] = peak_rss(pcap, tmp_path / f"{name}{n}.json")
+    small, big = sizes
     per_connection = (rss[big] - rss[small]) / (big - small)
-    print(f"{per_connection:.0f} bytes of peak RSS per closed connection")
+    print(f"{per_connection:.0f} bytes of peak RSS per connection ({name})")
+    summary = json.loads((tmp_path / f"{name}{big}.json").read_text())
+    assert summary["frames"] == frames[big]
+    assert [c["id"] for c in summary["connections"]] == list(range(big))
+    return per_connection, summary["connections"]
+
+
+def test_closed_connections_leave_next_to_nothing(tmp_path: Path) -> None:
+    per_connection, conns = growth_per_connection(tmp_path, "tiny", write_tiny_connections)
     assert per_connection < BOUND_PER_CONNECTION
-    summary = json.loads((tmp_path / f"tiny{big}.json").read_text())
-    conns = summary["connections"]
-    assert len(conns) == big and summary["frames"] == 8 * big
-    assert [c["id"] for c in conns] == list(range(big))
     assert all(c["tcp"]["handshake"] == "complete" and c["tcp"]["closed_by"] == "client" for c in conns)
     assert all(c["app"] == "http/1.1" and [r["status"] for r in c["requests"]] == [200] for c in conns)
-    assert len({c["client"] for c in conns}) == big
+    assert len({c["client"] for c in conns}) == len(conns) == 48_000
 
 
 def test_a_port_scan_leaves_next_to_nothing(tmp_path: Path) -> None:
     """A SYN answered by a RST/ACK, 48,000 times: the summary lists every attempt as reset, and a
     refused connection leaves as little behind as a closed one."""
-    small, big = 8_000, 48_000
-    rss = {}
-    for n in (small, big):
-        pcap = tmp_path / f"scan{n}.pcap"
-        assert write_tiny_connections(str(pcap), n, scan=True) == 2 * n
-        rss[n] = peak_rss(pcap, tmp_path / f"scan{n}.json")
-    per_connection = (rss[big] - rss[small]) / (big - small)
-    print(f"{per_connection:.0f} bytes of peak RSS per refused SYN")
+    per_connection, conns = growth_per_connection(
+        tmp_path, "scan", lambda path, n: write_tiny_connections(path, n, scan=True))
     assert per_connection < BOUND_PER_CONNECTION
-    conns = json.loads((tmp_path / f"scan{big}.json").read_text())["connections"]
-    assert len(conns) == big
     assert all(c["tcp"]["handshake"] == "partial" and c["tcp"]["closed_by"] == "reset" for c in conns)
 
 
@@ -85,19 +84,10 @@ def test_dns_lookups_each_from_its_own_port_leave_next_to_nothing(tmp_path: Path
     """48,000 DNS lookups, each a UDP flow of its own (as a stub resolver's random source ports make
     them): a flow whose lookups are all answered retires like a closed TCP connection (3.5 KB each
     before), and the summary still has every lookup with its answer."""
-    small, big = 8_000, 48_000
-    rss = {}
-    for n in (small, big):
-        pcap = tmp_path / f"dns{n}.pcap"
-        assert write_dns_flows(str(pcap), n) == 2 * n
-        rss[n] = peak_rss(pcap, tmp_path / f"dns{n}.json")
-    per_flow = (rss[big] - rss[small]) / (big - small)
-    print(f"{per_flow:.0f} bytes of peak RSS per DNS flow")
+    per_flow, conns = growth_per_connection(tmp_path, "dns", write_dns_flows)
     assert per_flow < BOUND_PER_CONNECTION
-    conns = json.loads((tmp_path / f"dns{big}.json").read_text())["connections"]
-    assert [c["id"] for c in conns] == list(range(big))
     lookups = [lk for c in conns for lk in c["dns"]["lookups"]]
-    assert len(lookups) == big
+    assert len(lookups) == len(conns)
     assert all(lk["qname"] == "lab.test" and lk["qtype"] == "A" and lk["rcode"] == "NOERROR" for lk in lookups)
 
 
@@ -105,17 +95,9 @@ def test_a_flood_of_one_unanswered_question_leaves_next_to_nothing(tmp_path: Pat
     """The same DNS question from 24,000 and 64,000 client ports, never answered: UDP flows that never
     settle retire least recently active first past 16,384 (README), the copies waiting for an answer
     are capped at 64, and the summary still has every flow."""
-    small, big = 24_000, 64_000
-    rss = {}
-    for n in (small, big):
-        pcap = tmp_path / f"flood{n}.pcap"
-        assert write_dns_flows(str(pcap), n, answered=False) == n
-        rss[n] = peak_rss(pcap, tmp_path / f"flood{n}.json")
-    per_flow = (rss[big] - rss[small]) / (big - small)
-    print(f"{per_flow:.0f} bytes of peak RSS per unanswered flow")
+    per_flow, conns = growth_per_connection(
+        tmp_path, "flood", lambda path, n: write_dns_flows(path, n, answered=False), sizes=(24_000, 64_000))
     assert per_flow < BOUND_PER_CONNECTION
-    conns = json.loads((tmp_path / f"flood{big}.json").read_text())["connections"]
-    assert [c["id"] for c in conns] == list(range(big))
     # one question per client address (a new one every 60,000 ports): the first flow's lookup, which every
     # later port asks again (a retransmission from a new port, as glibc makes them), so the other flows
     # own no lookup of their own
