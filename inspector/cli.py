@@ -42,13 +42,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
             _warn(f"{args.capture}: {reader.warning}")
         _retirement_warnings(args.capture, pipe, retirement)
 
-        def records():
-            """JSON text per connection, in id order: retired ones from the retirement's file."""
+        def records(as_text: bool):
+            """Each connection's record (JSON text or a dict), in id order: retired ones from the
+            retirement's file."""
             for cid, conn in enumerate(pipe.connections):
                 if conn is None:
-                    yield retirement.record(cid).rstrip("\n")
+                    text = retirement.record(cid)
+                    yield text.rstrip("\n") if as_text else json.loads(text)
                 else:
-                    yield json.dumps(connection_summary(conn, pipe.registry))
+                    record = connection_summary(conn, pipe.registry)
+                    yield json.dumps(record) if as_text else record
 
         if args.json:
             # one compact line: json's C encoder only runs without indent (3x faster on 30k requests);
@@ -56,12 +59,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
             # without holding every record (and its text) at once
             out = sys.stdout
             out.write(f'{{"capture": {json.dumps(args.capture)}, "frames": {pipe.frame}, "connections": [')
-            for i, text in enumerate(records()):
+            for i, text in enumerate(records(as_text=True)):
                 out.write(", " if i else "")
                 out.write(text)
             out.write("]}\n")
         else:
-            write_text((json.loads(text) for text in records()), sys.stdout,
+            write_text(records(as_text=False), sys.stdout,
                        source=f"{args.capture} ({pipe.frame} frames)", count=len(pipe.connections))
     finally:
         retirement.close()
