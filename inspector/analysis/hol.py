@@ -124,6 +124,7 @@ def _from_analysis(tcp: Any, d: int) -> tuple[list[tuple[int, Span]], list[tuple
 
     records: list[tuple[int, Span]] = []
     resent: list[tuple] = []
+    reached = 0  # the in-order point the earlier fills of this direction took the receiver to
     for frame, ts, seq, end, base, entries in tcp.fills[d]:
         start_off, end_off = off(seq), off(end)
         others = [(off(a), off(b), t, f) for a, b, t, f in entries if f != frame]
@@ -131,8 +132,11 @@ def _from_analysis(tcp: Any, d: int) -> tuple[list[tuple[int, Span]], list[tuple
             spans = tuple(Span(a, b, f, t, t, f) for a, b, t, f in others if b > start_off)
             resent.append((start_off, end_off, frame, ts, max((b for _, b, _, _ in others), default=end_off), spans))
             continue
-        # the in-order frontier before this segment: what the peer acknowledged, then what followed it
-        frontier = off(base)
+        # the in-order frontier before this segment: what the peer acknowledged, or where the earlier
+        # fills took it when their ACKs are not back yet (retransmissions in a burst, captured on the
+        # path), then what followed it.  Retransmissions are not in the unacknowledged list, so the
+        # walk below cannot see the holes they filled.
+        frontier = max(off(base), reached)
         others.sort()
         for a, b, _, _ in others:
             if a > frontier:
@@ -148,6 +152,7 @@ def _from_analysis(tcp: Any, d: int) -> tuple[list[tuple[int, Span]], list[tuple
             if b > frontier:
                 records.append((HOL_HELD, Span(frontier, b, frame, t, ts, f)))
                 frontier = b
+        reached = frontier
     return records, resent
 
 

@@ -44,7 +44,7 @@ _new_span = tuple.__new__
 # direction not yet acknowledged (their sequence range, time and frame: Wireshark's unacked list),
 # which is what a hole's episode needs (inspector.analysis.hol rebuilds the runs from it).
 # Bounded per direction: MAX_FILL_RECORDS records, MAX_FILL_ENTRIES segments each, FILL_BUDGET in all.
-MAX_FILL_RECORDS = 64
+MAX_FILL_RECORDS = 1024
 MAX_FILL_ENTRIES = 512
 FILL_BUDGET = 8192
 
@@ -60,12 +60,27 @@ def record_fill(tcp: Any, d: int, frame: int, ts: float, seq: int, seglen: int) 
         return
     fwd, rev = tcp.an[d], tcp.an[1 - d]
     base = rev.lastack if rev.lastack else seq
+    acked = fwd.acked_to  # the peer's ACKs can come out of order: lastack may have gone back
+    if acked is not None and 0 < (acked - base) & M32 < 0x80000000:
+        base = acked
+    # The unacknowledged segments that end after what the peer acknowledged, in sequence order.  For a
+    # segment that fills a hole the capture never saw the bytes of (a receiver's view), only those up
+    # to the first hole after it: the ones beyond belong to the next fill's record.  A retransmission
+    # of a segment in the list (a sender's view) keeps them all: every one sent since waited.
+    later = sorted((e for e in fwd.unacked if 0 < (e[1] - base) & M32 < 0x80000000),
+                   key=lambda e: (e[0] - base) & M32)
+    start, reach = (seq - base) & M32, (seq + seglen - base) & M32
+    resent = any((e[0] - base) & M32 <= start < (e[1] - base) & M32 for e in later)
     entries = []
-    for e in fwd.unacked:
-        if 0 < (e[1] - base) & M32 < 0x80000000:  # ends after what the peer acknowledged
-            entries.append((e[0], e[1], e[2], e[3]))
-            if len(entries) >= MAX_FILL_ENTRIES:
+    for e in later:
+        a = (e[0] - base) & M32
+        if a > start and not resent:
+            if a > reach:
                 break
+            reach = max(reach, (e[1] - base) & M32)
+        entries.append((e[0], e[1], e[2], e[3]))
+        if len(entries) >= MAX_FILL_ENTRIES:
+            break
     used = sum(len(f[5]) for f in fills)
     if used + len(entries) > FILL_BUDGET:
         return

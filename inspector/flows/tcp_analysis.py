@@ -102,6 +102,7 @@ class FlowAnalysis:
         "is_first_ack",
         "lastsegmentflags",
         "unacked",
+        "acked_to",
     )
 
     def __init__(self) -> None:
@@ -121,6 +122,9 @@ class FlowAnalysis:
         self.lastsegmentflags = 0
         # unacked segments, oldest first: [seq, nextseq, ts, frame]
         self.unacked: deque[list] = deque()
+        #: the highest ACK that took segments off ``unacked`` (not Wireshark's: ``lastack`` of the other
+        #: direction goes back when ACKs arrive out of order; HOL's fill records need where it got to)
+        self.acked_to: int | None = None
 
 
 def analyze(
@@ -198,7 +202,7 @@ def analyze(
         fwd.lastack = ack
         fwd.lastacktime = ts
         fwd.lastsegmentflags = ta
-        # _acked(rev.unacked, ack, ts) inlined: one call less per packet
+        # _acked(rev, ack, ts) inlined: one call less per packet
         rtt = None
         unacked = rev.unacked
         while unacked:
@@ -207,10 +211,12 @@ def analyze(
             if ((ack - unext) & M32) >= _HALF:  # GT_SEQ(unext, ack): not (fully) acked yet
                 if ((entry[0] - ack) & M32) >= _HALF:
                     entry[0] = ack  # partially acked
+                    rev.acked_to = ack
                 break
             if rtt is None and unext == ack:
                 rtt = ts - entry[2]
             unacked.popleft()
+            rev.acked_to = ack
         return ta, rtt
 
     # ZERO WINDOW PROBE: exactly one byte at nextseq while the peer's window is 0.
@@ -308,20 +314,24 @@ def analyze(
     # list is in sending order, so popping from the front is equivalent for
     # everything but reordered entries, which go once they reach the front.
     # With several exact matches Wireshark keeps the oldest's time, as we do.
-    return ta, _acked(rev.unacked, ack, ts)
+    return ta, _acked(rev, ack, ts)
 
 
-def _acked(unacked: deque[list], ack: int, ts: float) -> float | None:
-    """Drop the entries ``ack`` covers from the front; the RTT of an exact match, or None."""
+def _acked(flow: FlowAnalysis, ack: int, ts: float) -> float | None:
+    """Drop the entries of ``flow.unacked`` that ``ack`` covers from the front; the RTT of an exact
+    match, or None."""
     rtt = None
+    unacked = flow.unacked
     while unacked:
         entry = unacked[0]
         unext = entry[1]
         if ((ack - unext) & M32) >= _HALF:  # GT_SEQ(unext, ack): not (fully) acked yet
             if ((entry[0] - ack) & M32) >= _HALF:
                 entry[0] = ack  # partially acked
+                flow.acked_to = ack
             break
         if rtt is None and unext == ack:
             rtt = ts - entry[2]
         unacked.popleft()
+        flow.acked_to = ack
     return rtt
