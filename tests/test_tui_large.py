@@ -257,14 +257,18 @@ async def test_a_big_connection_opens_and_closes_quickly_with_bounded_marks(big_
         assert max(enter) < 2.0 and sorted(enter)[1] < 0.9, enter
         assert max(esc) < 0.6 and sorted(esc)[1] < 0.4, esc
 
-    # marks do not grow with the events: a quarter, half and all of the connection on a 256-bin grid
+    # marks do not grow with the events: a quarter, half and all of the connection on a 256-bin grid.
+    # How many bins a lane fills depends on how h2load's traffic fell in time (a half has had more
+    # than the whole), so the check is on growth: three quarters of the events add fewer marks than
+    # one per hundred of them (a mark per event would add one per event)
     counts = []
     for part in (4, 2, 1):
         tl = TimelineModel(model.row(cid).summary, bins=256)
         tl.update(_Prefix(log, len(log) // part))
         counts.append(tl.mark_count())
         assert all(len(ln.bins) <= 256 for ln in tl.lanes.values())
-    assert counts[2] < 1.3 * counts[0] and counts[2] <= 256 * 6, counts
+    added = len(log) - len(log) // 4
+    assert max(counts) <= 256 * 6 and counts[2] - counts[0] < added / 100, (counts, added)
 
 
 class _Prefix:
