@@ -241,7 +241,8 @@ class Pipeline:
             conn.tcp.detach_streams()  # its callbacks refer back to it: let reference counting free it
 
     def flow_keys(self, conn: Connection) -> tuple[bytes, bytes]:
-        """The two flow keys of a connection (see :meth:`_register`)."""
+        """A connection's two flow keys, client to server and back: the packet's src + dst addresses
+        + ports, as bytes (cheap to slice and hash; UDP keys carry a prefix)."""
         (caddr, saddr), (cport, sport) = conn.addrs, conn.ports
         cp, sp = _PORT.pack(cport), _PORT.pack(sport)
         prefix = self._udp_key if conn.transport == "udp" else b""
@@ -351,7 +352,7 @@ class Pipeline:
         conn.tcp = TcpState()
         self._attach_context(conn)
         self.connections.append(conn)
-        self._register(conn, client, server)
+        self._register(conn)
         self._note_start(conn)
         if self.retirement is not None:
             self.retirement.opened(conn)
@@ -372,12 +373,10 @@ class Pipeline:
             starts.popitem(last=False)
             self.addresses_forgotten += 1
 
-    def _register(self, conn: Connection, client: tuple[bytes, int], server: tuple[bytes, int]) -> None:
-        """Flow keys are the packet's src + dst addresses + ports, as bytes (cheap to slice and hash)."""
-        cp, sp = _PORT.pack(client[1]), _PORT.pack(server[1])
-        key = self._udp_key if conn.transport == "udp" else b""
-        self._flows[key + client[0] + server[0] + cp + sp] = (conn, 0)
-        self._flows[key + server[0] + client[0] + sp + cp] = (conn, 1)
+    def _register(self, conn: Connection) -> None:
+        to_server, to_client = self.flow_keys(conn)
+        self._flows[to_server] = (conn, 0)
+        self._flows[to_client] = (conn, 1)
 
     def _attach_context(self, conn: Connection) -> None:
         conn.ctx = DecodeContext(
@@ -477,7 +476,7 @@ class Pipeline:
             conn = Connection(len(self.connections), "udp", client, server, ts, frame)
             self._attach_context(conn)
             self.connections.append(conn)
-            self._register(conn, client, server)
+            self._register(conn)
             d = 0 if client[1] == sport and client[0] == src else 1
         else:
             conn, d = entry

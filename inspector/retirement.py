@@ -21,7 +21,11 @@ connections are fed in the order they need:
   time, so an HTTP/1.1 connection's record is held (without its decoder) until no connection
   still open, or yet to come, can overlap the group of connections it overlaps.
 
-Limits, each counted in :attr:`Retirement.stats` and reported by the summary when hit:
+UDP flows retire too: a DNS flow whose lookups are all answered as a closed connection does; any
+other flow but QUIC after :data:`FLOW_QUIET` seconds without a datagram, or sooner, least recently
+active first, while more than :data:`MAX_FLOWS` are open.
+
+Limits, each counted in :attr:`Retirement.stats` and reported by the CLI when hit:
 
 - a packet of a retired connection that arrives later (after :data:`QUIET` seconds, or after a
   retirement forced by :data:`MAX_CLOSED`) is counted and skipped rather than taken for a new
@@ -29,9 +33,11 @@ Limits, each counted in :attr:`Retirement.stats` and reported by the summary whe
   are remembered), unless it is a SYN, which opens a new connection as usual;
 - more than :data:`MAX_HELD` closed connections waiting behind an earlier, still open connection
   to their server (or held for the connection-wait analysis) retire anyway, oldest first
-  (``out_of_order``): their what-ifs and waits then do not consider that open connection.
+  (``out_of_order``): their what-ifs and waits then do not consider that open connection;
+- a UDP flow retired before its quiet time (``flows_evicted``), and a datagram on a retired flow's
+  ports, which starts a new flow (``resumed_flows``).
 
-UDP flows and connections that never close are not retired.
+QUIC connections and TCP connections that never close are not retired.
 """
 
 from __future__ import annotations
@@ -125,7 +131,8 @@ class _Waiting:
 
 
 class Retirement:
-    """Retires closed TCP connections of a :class:`~inspector.pipeline.Pipeline` (module docstring).
+    """Retires closed TCP connections and finished UDP flows of a :class:`~inspector.pipeline.Pipeline`
+    (module docstring).
 
     ``summaries``: keep each retired connection's ``summary --json`` record (in a temporary file)
     for :meth:`record`; without, only its events are emitted (``export``).
@@ -292,16 +299,15 @@ class Retirement:
             from .output.summary import connection_summary
 
             record = connection_summary(conn, pipe.registry)  # without the analysis keys: added below
-        light = _Light(conn)
         if done is not None:
             exs = [(p, ex) for p, ex in done.units.exchanges if p == "HTTP/1.1" and ex.request_ts is not None]
             if exs:
                 key = (conn.addrs[1], conn.ports[1])
-                self._waiting.setdefault(key, []).append(_Waiting(self, light, _LightUnits(exs), done, record))
+                self._waiting.setdefault(key, []).append(_Waiting(self, _Light(conn), _LightUnits(exs), done, record))
                 self._held += 1
                 self._dirty.add(key)
             else:
-                for event in self._finalize(light, done, [], record):
+                for event in self._finalize(conn, done, [], record):
                     pipe.emit(event)
         elif record is not None:
             self._write(conn.id, record)
