@@ -80,3 +80,22 @@ def test_library_never_imports_the_ui() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_a_long_requests_list_is_written_in_parts_as_the_same_bytes() -> None:
+    """write_json_record encodes a record with thousands of requests a batch at a time: its bytes must be
+    json.dumps's, whatever the requests hold (quotes, non-ASCII, a value equal to a key) and wherever
+    the list sits in the record."""
+    import io
+
+    from inspector.cli import _REQUEST_BATCH, write_json_record
+
+    requests = [{"stream": 2 * i + 1, "method": "GET", "path": f'/p/{i}?q="x"&\u00e9\U0001f600',
+                 "status": 200 if i % 7 else None, "request_ts": 1.5 + i / 3, "bytes": i,
+                 "note": "requests"} for i in range(2 * _REQUEST_BATCH + 17)]
+    for size in (0, 1, _REQUEST_BATCH, _REQUEST_BATCH + 1, len(requests)):
+        record = {"id": 0, "app": "h2", "requests": requests[:size], "tls": {"sni": "requests"}, "end": 2.25}
+        out = io.StringIO()
+        write_json_record(record, out)
+        assert out.getvalue() == json.dumps(record)
+        assert record["requests"] == requests[:size]  # the caller's record is left as it was

@@ -1,0 +1,88 @@
+"""Build netinspect; compile its per-packet hot path with Cython where a C compiler is at hand.
+
+Everything else is in pyproject.toml. The modules in HOT are compiled from their unchanged Python
+sources: the same code, about 1.7x faster on HTTP/2 over TLS (benchmarks/README.md). A module that
+fails to compile (no compiler, no Python headers) is simply left as Python; so is every module when
+NETINSPECT_PURE=1 is set at install time. The build records each compiled source's CRC-32 in
+``inspector/_built.py``, so that ``inspector/native.py`` can load the source instead of a compiled
+module whose source has changed since (an editable install keeps both side by side).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+from setuptools import Extension, setup
+
+HERE = Path(__file__).resolve().parent
+
+# What the profile of `summary --keylog` on HTTP/2 and of `summary` on bulk TLS spends its time in
+# (benchmarks/hotspots.py): the capture reader, the per-packet pipeline and TCP, TLS records, HTTP/2
+# frames with HPACK, HTTP/1.1, and the per-connection analyses and records.
+HOT = [
+    "inspector/capture/reader.py",
+    "inspector/pipeline.py",
+    "inspector/flows/tcp.py",
+    "inspector/flows/tcp_analysis.py",
+    "inspector/flows/reassembly.py",
+    "inspector/flows/streamindex.py",
+    "inspector/decoders/tls/decoder.py",
+    "inspector/decoders/http2.py",
+    "inspector/decoders/hpack_observer.py",
+]
+
+MANIFEST = HERE / "inspector" / "_built.py"
+
+
+def _module(path: str) -> str:
+    return path.removesuffix(".py").replace("/", ".")
+
+
+def _write_manifest(paths: list[str]) -> None:
+    lines = [
+        '"""Written by setup.py: the modules compiled by the last build, with their sources\' CRC-32."""',
+        "",
+        "SOURCES = {",
+        *(f"    {_module(p)!r}: {zlib.crc32((HERE / p).read_bytes()):#010x}," for p in paths),
+        "}",
+        "",
+    ]
+    MANIFEST.write_text("\n".join(lines))
+
+
+def _remove_stale_builds(keep: list[str]) -> None:
+    """Delete compiled modules an earlier editable install left in the tree for modules no longer
+    compiled: Python would go on loading them instead of their sources."""
+    kept = {_module(p) for p in keep}
+    for built in (HERE / "inspector").rglob("*.so"):
+        name = ".".join(built.relative_to(HERE).with_name(built.name.split(".")[0]).parts)
+        if name not in kept:
+            built.unlink()
+
+
+def ext_modules() -> list[Extension]:
+    """The compiled modules, or none when Cython is missing or NETINSPECT_PURE is set."""
+    try:
+        if os.environ.get("NETINSPECT_PURE"):
+            raise ImportError
+        from Cython.Build import cythonize
+    except ImportError:
+        MANIFEST.unlink(missing_ok=True)
+        _remove_stale_builds([])
+        return []
+    _remove_stale_builds(HOT)
+    _write_manifest(HOT)
+    # optional=True: a module that does not compile stays Python instead of failing the install
+    extensions = [Extension(_module(p), [p], optional=True) for p in HOT]
+    return cythonize(
+        extensions,
+        build_dir="build/cython",  # the generated C stays out of the source tree
+        compiler_directives={"language_level": 3, "binding": True},
+        quiet=True,
+    )
+
+
+# build_ext compiles one module at a time unless told; each takes 10-40 s
+setup(ext_modules=ext_modules(), options={"build_ext": {"parallel": os.cpu_count() or 1}})
