@@ -1,7 +1,7 @@
 """Build netinspect; compile its per-packet hot path with Cython where a C compiler is at hand.
 
 Everything else is in pyproject.toml. The modules in HOT are compiled from their unchanged Python
-sources: the same code, about 1.7x faster on HTTP/2 over TLS (benchmarks/README.md). A module that
+sources: the same code, about 1.6x faster on HTTP/2 over TLS (benchmarks/README.md). A module that
 fails to compile (no compiler, no Python headers) is simply left as Python; so is every module when
 NETINSPECT_PURE=1 is set at install time. The build records each compiled source's CRC-32 in
 ``inspector/_built.py``, so that ``inspector/native.py`` can load the source instead of a compiled
@@ -18,12 +18,16 @@ from setuptools import Extension, setup
 
 HERE = Path(__file__).resolve().parent
 
-# What the profile of `summary --keylog` on HTTP/2 and of `summary` on bulk TLS spends its time in
-# (benchmarks/hotspots.py): the capture reader, the per-packet pipeline and TCP, TLS records, HTTP/2
-# frames with HPACK, HTTP/1.1, and the per-connection analyses and records.
+# What the profiles of `summary` spend their time in (benchmarks/hotspots.py): the capture reader, the
+# per-packet pipeline and TCP, TLS records, HTTP/2 frames with HPACK (HTTP/2 over TLS), HTTP/1.1 and DNS,
+# and per connection its state, analyses, retirement and record (many small connections).
+# http_exchange.py stays Python: compiled, its summary() dicts are built key by key, not presized, and
+# 30,000 of them held for one record took 5 MB more.
 HOT = [
     "inspector/capture/reader.py",
+    "inspector/net/ip.py",
     "inspector/pipeline.py",
+    "inspector/flows/connection.py",
     "inspector/flows/tcp.py",
     "inspector/flows/tcp_analysis.py",
     "inspector/flows/reassembly.py",
@@ -31,13 +35,28 @@ HOT = [
     "inspector/decoders/tls/decoder.py",
     "inspector/decoders/http2.py",
     "inspector/decoders/hpack_observer.py",
+    "inspector/decoders/http1.py",
+    "inspector/decoders/dns.py",
+    "inspector/analysis/__init__.py",
+    "inspector/analysis/hol.py",
+    "inspector/analysis/ledger.py",
+    "inspector/analysis/rtt.py",
+    "inspector/analysis/units.py",
+    "inspector/retirement.py",
+    "inspector/output/summary.py",
 ]
 
 MANIFEST = HERE / "inspector" / "_built.py"
 
 
 def _module(path: str) -> str:
+    """The extension's name: a package's ``__init__.py`` compiles to ``pkg.__init__`` (built as
+    ``pkg/__init__.*.so``, which Python loads for the package)."""
     return path.removesuffix(".py").replace("/", ".")
+
+
+def _import_name(path: str) -> str:
+    return _module(path).removesuffix(".__init__")
 
 
 def _write_manifest(paths: list[str]) -> None:
@@ -45,7 +64,7 @@ def _write_manifest(paths: list[str]) -> None:
         '"""Written by setup.py: the modules compiled by the last build, with their sources\' CRC-32."""',
         "",
         "SOURCES = {",
-        *(f"    {_module(p)!r}: {zlib.crc32((HERE / p).read_bytes()):#010x}," for p in paths),
+        *(f"    {_import_name(p)!r}: {zlib.crc32((HERE / p).read_bytes()):#010x}," for p in paths),
         "}",
         "",
     ]
@@ -79,7 +98,9 @@ def ext_modules() -> list[Extension]:
     return cythonize(
         extensions,
         build_dir="build/cython",  # the generated C stays out of the source tree
-        compiler_directives={"language_level": 3, "binding": True},
+        # annotation_typing off: type hints stay hints, as in Python (Cython would otherwise turn a `float`
+        # argument into a C double and reject None where a hint is loose); no faster with it on
+        compiler_directives={"language_level": 3, "binding": True, "annotation_typing": False},
         quiet=True,
     )
 

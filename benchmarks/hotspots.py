@@ -8,12 +8,17 @@ the functions that cost the most time of their own (not counting callees),
 and by time including callees. cProfile adds overhead per Python call, so it
 inflates small, often-called functions; py-spy samples a normal-speed run and
 also writes a flame graph (``benchmarks/out/NAME.svg``).
+
+Both profile the Python sources (``NETINSPECT_PURE=1``): neither profiler sees inside the compiled
+modules of an install (setup.py). For the compiled build, count instructions per C function instead:
+``valgrind --tool=callgrind python -m inspector.cli summary ...`` and ``callgrind_annotate``.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import os
 import pstats
 import shutil
 import subprocess
@@ -24,6 +29,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import make_captures  # noqa: E402
+
+os.environ["NETINSPECT_PURE"] = "1"  # (see above) inherited by the profiled runs
 import run  # noqa: E402
 
 

@@ -361,12 +361,24 @@ def machine() -> dict:
         rev = ""
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": rev or "unknown", "cpu": cpu, "cores": os.cpu_count(),
             "load_avg_at_start": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
-            "tshark": tshark_version()}
+            "tshark": tshark_version(), "compiled": compiled_modules()}
+
+
+def compiled_modules() -> str:
+    """How many of the hot-path modules (setup.py) the measured netinspect runs compiled."""
+    probe = ("import importlib, inspector.native as n\n"
+             "for m in list(n.status): importlib.import_module(m)\n"
+             "print(f'{len(n.compiled_modules())} of {len(n.status)}')")
+    try:
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd="/", timeout=60)
+    except OSError:
+        return "unknown"
+    return (out.stdout.strip() or "0 of ?") + " hot modules compiled"
 
 
 def table(results: list[Result], info: dict, repeat: int) -> str:
     lines = [f"netinspect vs tshark — {info['date']}, commit {info['commit']}, {info['cpu']}, {info['cores']} cores, "
-             f"load {info['load_avg_at_start'][0]} at start; best of {repeat} run(s) each "
+             f"load {info['load_avg_at_start'][0]} at start, {info['compiled']}; best of {repeat} run(s) each "
              f"(lowest wall time, lowest peak RSS)", ""]
     head = f"{'benchmark':17} {'capture':10} {'packets':>10}  {'tool':10} {'wall s':>8} {'cpu s':>8} {'peak MB':>8}"
     lines += [head, "-" * len(head)]

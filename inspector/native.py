@@ -31,11 +31,18 @@ class _SourceFirst:
 
     def find_spec(self, fullname: str, path: object = None, target: object = None):  # noqa: ANN201
         source = self.sources.get(fullname)
-        return importlib.util.spec_from_file_location(fullname, source) if source else None
+        if source is None:
+            return None
+        if os.path.basename(source) == "__init__.py":  # a package: its submodules are found as usual
+            return importlib.util.spec_from_file_location(
+                fullname, source, submodule_search_locations=[os.path.dirname(source)])
+        return importlib.util.spec_from_file_location(fullname, source)
 
 
 def _source_path(module: str) -> str:
-    return os.path.join(ROOT, *module.split(".")) + ".py"
+    base = os.path.join(ROOT, *module.split("."))
+    package = os.path.join(base, "__init__.py")
+    return package if os.path.exists(package) else base + ".py"
 
 
 def guard() -> None:

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "captures" / "samples"
 HOT = [line.split('"')[1] for line in (REPO / "setup.py").read_text().splitlines()
        if line.strip().startswith('"inspector/') and line.strip().endswith('.py",')]
+NAMES = sorted(p.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for p in HOT)
 
 # Decodes every sample (and a damaged copy of each) with summary --json and export, printing a
 # digest of each output: run once with the compiled modules and once with NETINSPECT_PURE=1.
@@ -62,9 +63,9 @@ def test_the_hot_path_runs_compiled() -> None:
     importing them loads the compiled ones: the suite tests what users run."""
     import importlib
 
-    for path in HOT:
-        importlib.import_module(path.removesuffix(".py").replace("/", "."))
-    names = sorted(p.removesuffix(".py").replace("/", ".") for p in HOT)
+    for name in NAMES:
+        importlib.import_module(name)
+    names = NAMES
     if os.environ.get("NETINSPECT_PURE"):
         assert native.compiled_modules() == []
         assert all(sys.modules[n].__file__.endswith(".py") for n in names)
@@ -112,13 +113,18 @@ def test_a_source_changed_since_the_build_runs_instead_of_its_compiled_module(tm
     shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
     http2 = copy / "decoders" / "http2.py"
     http2.write_text(http2.read_text() + "\nEDITED = True\n")
+    analysis = copy / "analysis" / "__init__.py"  # a package's __init__ too
+    analysis.write_text(analysis.read_text() + "\nEDITED = True\n")
     probe = ("import inspector.decoders.http2 as h, inspector.pipeline as p, inspector.native as n; "
+             "import inspector.analysis as a, inspector.analysis.hol as hol; "
              "print(h.__file__); print(p.__file__); print(getattr(h, 'EDITED', False)); "
-             "print(n.status['inspector.decoders.http2'])")
+             "print(n.status['inspector.decoders.http2']); print(a.__file__, a.EDITED); print(hol.__file__)")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     env.pop("NETINSPECT_PURE", None)
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
                          cwd=tmp_path, check=True).stdout.splitlines()
     assert out[0] == str(http2)
     assert out[1].startswith(str(copy / "pipeline.")) and out[1].endswith(".so")
-    assert out[2:] == ["True", "source (changed since the build)"]
+    assert out[2:4] == ["True", "source (changed since the build)"]
+    assert out[4] == f"{analysis} True"
+    assert out[5].startswith(str(copy / "analysis" / "hol.")) and out[5].endswith(".so")
