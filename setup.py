@@ -1,7 +1,7 @@
 """Build netinspect; compile its per-packet hot path with Cython where a C compiler is at hand.
 
 Everything else is in pyproject.toml. The modules in HOT are compiled from their unchanged Python
-sources: the same code, about 1.6x faster on HTTP/2 over TLS (benchmarks/README.md). A module that
+sources: the same code, 1.35x faster on HTTP/2 over TLS (benchmarks/README.md). A module that
 fails to compile (no compiler, no Python headers) is simply left as Python; so is every module when
 NETINSPECT_PURE=1 is set at install time. The build records each compiled source's CRC-32 in
 ``inspector/_built.py``, so that ``inspector/native.py`` can load the source instead of a compiled
