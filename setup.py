@@ -61,10 +61,10 @@ def _import_name(path: str) -> str:
 
 def _write_manifest(paths: list[str]) -> None:
     lines = [
-        '"""Written by setup.py: the modules compiled by the last build, with their sources\' CRC-32."""',
+        '"""Written by setup.py: the modules compiled by the last build, with their sources and CRC-32s."""',
         "",
         "SOURCES = {",
-        *(f"    {_import_name(p)!r}: {zlib.crc32((HERE / p).read_bytes()):#010x}," for p in paths),
+        *(f"    {_import_name(p)!r}: ({p!r}, {zlib.crc32((HERE / p).read_bytes()):#010x})," for p in paths),
         "}",
         "",
     ]

@@ -29,8 +29,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import make_captures  # noqa: E402
-
-os.environ["NETINSPECT_PURE"] = "1"  # (see above) inherited by the profiled runs
 import run  # noqa: E402
 
 
@@ -40,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--py-spy", action="store_true", help="sample with py-spy instead of cProfile")
     ap.add_argument("--top", type=int, default=30)
     args = ap.parse_args(argv)
+    os.environ["NETINSPECT_PURE"] = "1"  # (see the docstring) inherited by the profiled runs
     bench = next(b for b in run.BENCHES if b.name == args.bench)
     spec = make_captures.SPECS[bench.capture]
     make_captures.ensure(spec, log=lambda m: print(m, file=sys.stderr))

@@ -39,12 +39,6 @@ class _SourceFirst:
         return importlib.util.spec_from_file_location(fullname, source)
 
 
-def _source_path(module: str) -> str:
-    base = os.path.join(ROOT, *module.split("."))
-    package = os.path.join(base, "__init__.py")
-    return package if os.path.exists(package) else base + ".py"
-
-
 def guard() -> None:
     """Route stale (or, under NETINSPECT_PURE, all) compiled modules to their sources."""
     try:
@@ -53,20 +47,20 @@ def guard() -> None:
         return
     pure = bool(os.environ.get("NETINSPECT_PURE"))
     to_source: dict[str, str] = {}
-    for module, crc in SOURCES.items():
-        path = _source_path(module)
-        try:
-            with open(path, "rb") as f:
-                current = zlib.crc32(f.read())
-        except OSError:
-            continue
+    for module, (relpath, crc) in SOURCES.items():
+        path = os.path.join(ROOT, relpath)
         if pure:
             status[module] = "source"
-        elif current != crc:
-            status[module] = "source (changed since the build)"
         else:
-            status[module] = "compiled"
-            continue
+            try:
+                with open(path, "rb") as f:
+                    current = zlib.crc32(f.read())
+            except OSError:
+                continue
+            if current == crc:
+                status[module] = "compiled"
+                continue
+            status[module] = "source (changed since the build)"
         to_source[module] = path
     if to_source:
         sys.meta_path.insert(0, _SourceFirst(to_source))

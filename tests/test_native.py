@@ -3,6 +3,7 @@ Python sources do, and a source edited since the build is what runs instead of i
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 import shutil
@@ -38,7 +39,7 @@ print("compiled", ",".join(native.compiled_modules()))
 
 
 def _damaged(src: Path, dst: Path, seed: int) -> Path:
-    """A copy with 40 bytes past the file header flipped (the same bytes on every run)."""
+    """A copy with a bit flipped at 40 places past the file header (the same places on every run)."""
     data = bytearray(src.read_bytes())
     rng = random.Random(seed)
     for _ in range(40):
@@ -61,22 +62,19 @@ def _run_decode_all(commands: list[list[str]], pure: bool) -> list[str]:
 def test_the_hot_path_runs_compiled() -> None:
     """The install compiled every module setup.py lists (unless NETINSPECT_PURE asks for none), and
     importing them loads the compiled ones: the suite tests what users run."""
-    import importlib
-
     for name in NAMES:
         importlib.import_module(name)
-    names = NAMES
     if os.environ.get("NETINSPECT_PURE"):
         assert native.compiled_modules() == []
-        assert all(sys.modules[n].__file__.endswith(".py") for n in names)
+        assert all(sys.modules[n].__file__.endswith(".py") for n in NAMES)
     else:
         try:
             from inspector._built import SOURCES
         except ImportError:
             pytest.fail("no inspector/_built.py: `pip install -e .` did not compile the hot path (is Cython "
                         "a build requirement, and gcc with Python's headers at hand?)")
-        assert sorted(SOURCES) == names
-        assert native.compiled_modules() == names, native.status
+        assert sorted(SOURCES) == NAMES
+        assert native.compiled_modules() == NAMES, native.status
 
 
 def test_compiled_and_source_decode_every_sample_alike(tmp_path: Path) -> None:
