@@ -1,11 +1,12 @@
 """Build netinspect; compile its per-packet hot path with Cython where a C compiler is at hand.
 
 Everything else is in pyproject.toml. The modules in HOT are compiled from their unchanged Python
-sources: the same code, 1.35x faster on HTTP/2 over TLS (benchmarks/README.md). A module that
-fails to compile (no compiler, no Python headers) is simply left as Python; so is every module when
-NETINSPECT_PURE=1 is set at install time. The build records each compiled source's CRC-32 in
-``inspector/_built.py``, so that ``inspector/native.py`` can load the source instead of a compiled
-module whose source has changed since (an editable install keeps both side by side).
+sources; for the hottest classes and methods, an augmenting ``.pxd`` beside the source (which Python
+ignores) declares them as C-level classes and methods. A module that fails to compile (no compiler,
+no Python headers) is simply left as Python; so is every module when NETINSPECT_PURE=1 is set at
+install time. The build records a CRC-32 of each compiled module's inputs in ``inspector/_built.py``,
+so that ``inspector/native.py`` can load the source instead of a compiled module whose inputs have
+changed since (an editable install keeps both side by side).
 """
 
 from __future__ import annotations
@@ -59,15 +60,40 @@ def _import_name(path: str) -> str:
     return _module(path).removesuffix(".__init__")
 
 
+def _inputs(path: str) -> list[str]:
+    """The files a compiled module is built from: its source, its augmenting ``.pxd`` (C types for
+    its hot classes and functions) and, transitively, those of the modules that ``.pxd`` cimports
+    (a compiled module that uses another's C-level classes must not outlive a change to them)."""
+    files: list[str] = []
+    todo = [path]
+    while todo:
+        source = todo.pop(0)
+        if source in files:
+            continue
+        files.append(source)
+        pxd = HERE / (source.removesuffix(".py") + ".pxd")
+        if pxd.exists():
+            files.append(str(pxd.relative_to(HERE)))
+            for line in pxd.read_text().splitlines():
+                if line.startswith("from inspector.") and " cimport " in line:
+                    todo.append(line.split()[1].replace(".", "/") + ".py")
+    return files
+
+
 def _write_manifest(paths: list[str]) -> None:
     lines = [
-        '"""Written by setup.py: the modules compiled by the last build, with their sources and CRC-32s."""',
+        '"""Written by setup.py: the modules compiled by the last build, each with its source, the files it',
+        'was built from (see _inputs) and their CRC-32, taken over them in that order."""',
         "",
         "SOURCES = {",
-        *(f"    {_import_name(p)!r}: ({p!r}, {zlib.crc32((HERE / p).read_bytes()):#010x})," for p in paths),
-        "}",
-        "",
     ]
+    for p in paths:
+        inputs = _inputs(p)
+        crc = 0
+        for f in inputs:
+            crc = zlib.crc32((HERE / f).read_bytes(), crc)
+        lines.append(f"    {_import_name(p)!r}: ({p!r}, {tuple(inputs)!r}, {crc:#010x}),")
+    lines += ["}", ""]
     MANIFEST.write_text("\n".join(lines))
 
 

@@ -4,7 +4,8 @@
 Python sources, compiled. An editable install leaves each compiled module next to its source, and
 Python prefers the compiled one, so an edit to the source would silently not run until the next
 install. ``guard()`` (called when ``inspector`` is imported) loads the source instead of any compiled
-module whose source no longer matches the CRC-32 recorded at build time, and instead of every
+module whose inputs (its source, its ``.pxd``, and those of the modules whose C-level classes it
+uses) no longer match the CRC-32 recorded at build time, and instead of every
 compiled module when the environment sets ``NETINSPECT_PURE=1``. Without a build record
 (a plain checkout on ``PYTHONPATH``) nothing is compiled and the guard does nothing.
 """
@@ -47,16 +48,20 @@ def guard() -> None:
         return
     pure = bool(os.environ.get("NETINSPECT_PURE"))
     to_source: dict[str, str] = {}
-    for module, (relpath, crc) in SOURCES.items():
+    for module, (relpath, inputs, crc) in SOURCES.items():
         path = os.path.join(ROOT, relpath)
         if pure:
             status[module] = "source"
+        elif not os.path.exists(path):
+            continue
         else:
+            current = 0
             try:
-                with open(path, "rb") as f:
-                    current = zlib.crc32(f.read())
+                for f in inputs:  # the source, its .pxd and those of the modules it cimports
+                    with open(os.path.join(ROOT, f), "rb") as fh:
+                        current = zlib.crc32(fh.read(), current)
             except OSError:
-                continue
+                current = None  # an input is gone: the build is stale
             if current == crc:
                 status[module] = "compiled"
                 continue

@@ -3,6 +3,7 @@ Python sources do, and a source edited since the build is what runs instead of i
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import random
@@ -126,3 +127,91 @@ def test_a_source_changed_since_the_build_runs_instead_of_its_compiled_module(tm
     assert out[2:4] == ["True", "source (changed since the build)"]
     assert out[4] == f"{analysis} True"
     assert out[5].startswith(str(copy / "analysis" / "hol.")) and out[5].endswith(".so")
+
+
+def test_an_edited_pxd_or_cimported_class_sends_its_users_to_source_too(tmp_path: Path) -> None:
+    """A module compiled against another's C-level classes (its .pxd cimports them) cannot run with
+    that module as Python: an edit to the other's source sends both to their sources, and an edit to
+    a .pxd alone sends its module; the rest stays compiled and a capture still decodes."""
+    if not native.compiled_modules():
+        pytest.fail("nothing is compiled here: run `pip install -e .` first (see test_the_hot_path_runs_compiled)")
+    package = Path(inspector.__file__).parent
+    copy = tmp_path / "inspector"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    tcp = copy / "flows" / "tcp.py"  # pipeline.pxd cimports its TcpState
+    tcp.write_text(tcp.read_text() + "\nEDITED = True\n")
+    pxd = copy / "decoders" / "hpack_observer.pxd"
+    pxd.write_text(pxd.read_text() + "\n# edited\n")
+    probe = ("import inspector.native as n, inspector.pipeline, inspector.flows.reassembly, "
+             "inspector.decoders.hpack_observer; "
+             "print(*(f'{m}={n.status[m]}' for m in sorted(n.status)), sep='\\n')")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("NETINSPECT_PURE", None)
+    status = dict(line.split("=", 1) for line in subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path,
+        check=True).stdout.splitlines())
+    changed = "source (changed since the build)"
+    assert status["inspector.flows.tcp"] == changed
+    assert status["inspector.pipeline"] == changed
+    assert status["inspector.decoders.hpack_observer"] == changed
+    assert status["inspector.flows.reassembly"] == "compiled"
+    assert status["inspector.decoders.http2"] == "compiled"
+    # mixed: compiled reassembly, TLS and HTTP/2 under a Python pipeline, TCP state and HPACK
+    sample = SAMPLES / "http2-lossy.pcap"
+    run = [sys.executable, "-m", "inspector", "summary", str(sample), "--keylog", str(sample.with_suffix(".keys")),
+           "--json"]
+    mixed = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout
+    plain = subprocess.run(run, capture_output=True, text=True, env={**env, "NETINSPECT_PURE": "1"}, cwd=tmp_path,
+                           check=True).stdout
+    assert '"app": "h2"' in mixed
+    assert mixed == plain
+
+
+def _pxd_classes(pxd: Path) -> dict[str, tuple[set[str], set[str]]]:
+    """cdef class name -> (declared attributes, cpdef method names) of an augmenting .pxd."""
+    classes: dict[str, tuple[set[str], set[str]]] = {}
+    current = None
+    for line in pxd.read_text().splitlines():
+        if line.startswith("cdef class "):
+            current = classes.setdefault(line.split()[2].rstrip(":"), (set(), set()))
+        elif current is not None and line.startswith("    cdef public "):  # cdef public TYPE a, b, ...
+            current[0].update(a.strip() for a in line.removeprefix("    cdef public ").split(None, 1)[1].split(","))
+        elif current is not None and line.startswith("    cpdef "):
+            current[1].add(line.split("(")[0].split()[-1])
+        elif line and not line.startswith(" "):
+            current = None
+    return classes
+
+
+def _class_attributes(source: Path, name: str) -> tuple[set[str], set[str]]:
+    """A class's attributes (its __slots__, else every ``self.x`` it assigns) and its method names."""
+    tree = ast.parse(source.read_text())
+    cls = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == name)
+    methods = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+    for stmt in cls.body:
+        if isinstance(stmt, ast.Assign) and getattr(stmt.targets[0], "id", None) == "__slots__":
+            return set(ast.literal_eval(stmt.value)), methods
+    assigned: set[str] = set()
+    for node in ast.walk(cls):
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+        for target in targets:
+            for t in (target.elts if isinstance(target, ast.Tuple) else [target]):
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                    assigned.add(t.attr)
+    return assigned, methods
+
+
+def test_each_compiled_class_declares_exactly_the_attributes_its_source_uses() -> None:
+    """A class a .pxd makes a C-level class only has the attributes the .pxd declares: one its source
+    assigns but the .pxd lacks would fail only in the compiled build (and one left over in the .pxd
+    would hide a rename). Declared methods must exist in the source."""
+    pxds = sorted((REPO / "inspector").rglob("*.pxd"))
+    assert pxds
+    for pxd in pxds:
+        source = pxd.with_suffix(".py")
+        assert str(source.relative_to(REPO)) in HOT, f"{pxd.name} belongs to a module setup.py does not compile"
+        for name, (declared, cpdefs) in _pxd_classes(pxd).items():
+            attributes, methods = _class_attributes(source, name)
+            assert declared == attributes, (pxd.name, name, declared ^ attributes)
+            assert cpdefs <= methods, (pxd.name, name, cpdefs - methods)

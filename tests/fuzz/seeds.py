@@ -32,6 +32,7 @@ from inspector.keylog import KeyLog
 from inspector.pipeline import decode_file
 
 from . import records as R
+from .patchable import PatchableRegistry, patchable
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURE_DIRS = ("captures/samples", "captures/tls", "captures/http", "captures/quic", "captures/fuzz")
@@ -82,7 +83,7 @@ class _RecordingHttp3(Http3Decoder):
         _tap(self, ("stream_data", "stream_reset"), log)
 
 
-class RecordingRegistry(Registry):
+class RecordingRegistry(PatchableRegistry):
     """A registry whose decoders' inputs are recorded per (kind, connection)."""
 
     def __init__(self) -> None:
@@ -98,6 +99,7 @@ class RecordingRegistry(Registry):
         dec = super().choose_stream(ctx, direction, first)
         name = type(dec).__name__
         if name == "TlsDecoder":
+            dec = patchable(type(dec))(ctx, inner_factory=dec.inner_factory)  # not fed yet: a patchable twin
             _tap(dec, ("feed", "gap"), self._log("tls", ctx))
         elif name == "DnsTcpDecoder":
             _tap(dec, ("feed", "gap"), self._log("dns-tcp", ctx))
@@ -131,13 +133,13 @@ class RecordingRegistry(Registry):
     def _h1(self, ctx):  # type: ignore[override]
         from inspector.decoders.http1 import Http1Decoder
 
-        dec = Http1Decoder(ctx, upgrade_factory=self._upgrade, body_observer_factory=self._observer)
+        dec = patchable(Http1Decoder)(ctx, upgrade_factory=self._upgrade, body_observer_factory=self._observer)
         return _tap(dec, ("feed", "gap"), self._log("http1", ctx))
 
     def _h2(self, ctx):  # type: ignore[override]
         from inspector.decoders.http2 import Http2Decoder
 
-        dec = Http2Decoder(ctx, upgrade_factory=self._upgrade, body_observer_factory=self._observer)
+        dec = patchable(Http2Decoder)(ctx, upgrade_factory=self._upgrade, body_observer_factory=self._observer)
         return _tap(dec, ("feed", "gap"), self._log("http2", ctx))
 
 

@@ -57,6 +57,7 @@ from inspector.pipeline import Pipeline, decode_file
 
 from . import mutate as M
 from . import records as R
+from .patchable import PatchableRegistry, patchable
 from .quic_protect import Protector
 
 MiB = 1 << 20
@@ -242,8 +243,8 @@ class TlsTarget(Target):
 
     def execute(self, recs, out, watch):
         ctx = _ctx(_keys(recs))
-        reg = Registry()
-        dec = watch(TlsDecoder(ctx, inner_factory=watch.factory(reg.inner_stream)))
+        reg = PatchableRegistry()
+        dec = watch(patchable(TlsDecoder)(ctx, inner_factory=watch.factory(reg.inner_stream)))
         feed_stream(dec, recs, out, self.layers)
 
 
@@ -254,7 +255,7 @@ class _HttpTarget(Target):
     def execute(self, recs, out, watch):
         ctx = _ctx(port=80)
         sse = SseStreams()
-        dec = watch(self.cls(ctx, upgrade_factory=watch.factory(upgrade_factory),
+        dec = watch(patchable(self.cls)(ctx, upgrade_factory=watch.factory(upgrade_factory),
                              body_observer_factory=watch.factory(sse.observer)))
         feed_stream(dec, recs, out, self.layers)
         _DUMPS(sse.summary(ctx.conn))

@@ -1,0 +1,17 @@
+# Compiled build only (setup.py): see docs/ARCHITECTURE.md, "Compiled hot path".
+# decode_fields walks a header block octet by octet: its counters and offsets are C integers.
+
+cimport cython
+
+cdef class HpackObserver:
+    cdef public object _dyn
+    cdef public Py_ssize_t _size
+    cdef public object max_size, max_allowed, max_header_list_size, synced, _unknown_room
+    cdef public object encoded_bytes, plain_bytes, blocks
+    cdef public dict _hcache, _pcache, _bcache, _pairs
+    cdef public set _seen
+    cdef public object _version
+
+    @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, b=int, list_size=Py_ssize_t, fields=Py_ssize_t,
+                   size=Py_ssize_t, index=Py_ssize_t, nlen=Py_ssize_t, vlen=Py_ssize_t, limit=Py_ssize_t)
+    cpdef tuple decode_fields(self, data)
