@@ -26,7 +26,6 @@ from inspector.capture.reader import CaptureReader
 from inspector.decoders import quic
 from inspector.decoders.base import DecodeContext
 from inspector.decoders.http3 import Http3Decoder
-from inspector.decoders.registry import Registry
 from inspector.decoders.websocket import upgrade_factory
 from inspector.keylog import KeyLog
 from inspector.pipeline import decode_file

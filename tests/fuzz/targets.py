@@ -40,7 +40,6 @@ from inspector.decoders.http3 import MAX_TABLE_CAPACITY, Http3Decoder
 from inspector.decoders.grpc import MAX_DECOMPRESSED, MAX_MESSAGE
 from inspector.decoders.http_exchange import HttpExchange
 from inspector.decoders.quic.decoder import CONNECTION_BUFFER_LIMIT, QuicDecoder
-from inspector.decoders.registry import Registry
 from inspector.decoders.sse import _MAX_DATA as SSE_MAX_DATA
 from inspector.decoders.sse import _MAX_LINE as SSE_MAX_LINE
 from inspector.decoders.sse import SseStreams
