@@ -123,7 +123,7 @@ def netinspect_cmd(override: str | None) -> list[str] | None:
 
     The console script installed for the Python running this script comes first: the
     ``netinspect`` on PATH may be another interpreter's, or a wrapper such as pyenv's shim
-    (a shell script that runs ``pyenv exec``: ~80 ms per start here, none of it netinspect's).
+    (a shell script that runs ``pyenv exec``: 45-75 ms per start here, none of it netinspect's).
     """
     if override:
         return shlex.split(override)
@@ -370,7 +370,8 @@ def machine() -> dict:
     except OSError:
         rev = ""
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": rev or "unknown", "cpu": cpu, "cores": os.cpu_count(),
-            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()], "python": f"{platform.python_version()} ({sys.executable})",
+            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+            "python": f"{platform.python_version()} ({sys.executable})",
             "tshark": tshark_version(), "compiled": compiled_modules()}
 
 
@@ -388,7 +389,8 @@ def compiled_modules() -> str:
 
 def table(results: list[Result], info: dict, repeat: int) -> str:
     lines = [f"netinspect vs tshark — {info['date']}, commit {info['commit']}, {info['cpu']}, {info['cores']} cores, "
-             f"load {info['load_avg_at_start'][0]} at start, Python {info['python']}, {info['compiled']}; best of {repeat} run(s) each "
+             f"load {info['load_avg_at_start'][0]} at start, Python {info['python']}, {info['compiled']}; "
+             f"best of {repeat} run(s) each "
              f"(lowest wall time, lowest peak RSS)", ""]
     head = f"{'benchmark':17} {'capture':10} {'packets':>10}  {'tool':10} {'wall s':>8} {'cpu s':>8} {'peak MB':>8}"
     lines += [head, "-" * len(head)]
