@@ -21,7 +21,8 @@ HERE = Path(__file__).resolve().parent
 
 # What the profiles of `summary` spend their time in (benchmarks/hotspots.py): the capture reader, the
 # per-packet pipeline and TCP, TLS records, HTTP/2 frames with HPACK (HTTP/2 over TLS), HTTP/1.1 and DNS,
-# and per connection its state, analyses, retirement and record (many small connections).
+# and per connection its state, analyses, retirement and record (many small connections), and the JSON
+# text of the records.
 # http_exchange.py stays Python: compiled, its summary() dicts are built key by key, not presized, and
 # 30,000 of them held for one record took 5 MB more.
 HOT = [
@@ -45,6 +46,7 @@ HOT = [
     "inspector/analysis/units.py",
     "inspector/retirement.py",
     "inspector/output/summary.py",
+    "inspector/output/jsontext.py",
 ]
 
 MANIFEST = HERE / "inspector" / "_built.py"

@@ -82,19 +82,22 @@ def write_json_record(record: dict[str, Any], out: Any) -> None:
 
     One json.dumps of a connection with 30,000 requests holds its 8 MB text twice over (the
     encoder's chunks and their join) on top of the records: the peak of ``summary --json``.
+    The text is json.dumps's, written by :func:`inspector.output.jsontext.dumps` (faster).
     """
+    from .output.jsontext import dumps
+
     requests = record.get("requests")
     if not isinstance(requests, list) or len(requests) <= _REQUEST_BATCH:
-        out.write(json.dumps(record))
+        out.write(dumps(record))
         return
     marker = f"requests-{os.urandom(16).hex()}"  # no string in a record can be equal to it by chance
-    text = json.dumps({**record, "requests": marker})
-    head, tail = text.split(json.dumps(marker), 1)
+    text = dumps({**record, "requests": marker})
+    head, tail = text.split(dumps(marker), 1)
     out.write(head)
     out.write("[")
     for i in range(0, len(requests), _REQUEST_BATCH):
         out.write(", " if i else "")
-        out.write(json.dumps(requests[i:i + _REQUEST_BATCH])[1:-1])
+        out.write(dumps(requests[i:i + _REQUEST_BATCH])[1:-1])
     out.write("]")
     out.write(tail)
 

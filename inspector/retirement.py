@@ -43,7 +43,6 @@ QUIC connections and TCP connections that never close are not retired.
 from __future__ import annotations
 
 import gc
-import json
 import tempfile
 from array import array
 from collections import OrderedDict, deque
@@ -52,6 +51,7 @@ from typing import IO, Any
 from . import events as ev
 from .analysis import Analysed, Analyzer, failure_note, wait_episodes
 from .flows.connection import DECODING, Connection
+from .output.jsontext import dumps
 
 #: seconds of capture time a closed connection stays before it retires (late ACKs, FIN retransmissions)
 QUIET = 5.0
@@ -388,6 +388,6 @@ class Retirement:
             self._spill.seek(self._spill_end)
             self._reading = False
         offsets[cid] = self._spill_end  # (not seek(0, 2): that flushes the file's buffer each time)
-        line = json.dumps(record).encode() + b"\n"
+        line = dumps(record).encode() + b"\n"
         self._spill.write(line)
         self._spill_end += len(line)

@@ -183,6 +183,20 @@ def _pxd_classes(pxd: Path) -> dict[str, tuple[set[str], set[str]]]:
     return classes
 
 
+def _pxd_module_names(pxd: Path) -> tuple[set[str], set[str]]:
+    """The module-level C functions (``cdef``/``cpdef`` with arguments) and C globals
+    (``cdef TYPE a, b``) an augmenting .pxd declares."""
+    functions: set[str] = set()
+    constants: set[str] = set()
+    for line in pxd.read_text().splitlines():
+        if line.startswith(("cdef ", "cpdef ")) and not line.startswith("cdef class "):
+            if "(" in line:
+                functions.add(line.split("(")[0].split()[-1])
+            else:
+                constants.update(a.strip() for a in line.split(None, 2)[2].split(","))
+    return functions, constants
+
+
 def _class_attributes(source: Path, name: str) -> tuple[set[str], set[str]]:
     """A class's attributes (its __slots__, else every ``self.x`` it assigns) and its method names."""
     tree = ast.parse(source.read_text())
@@ -215,3 +229,9 @@ def test_each_compiled_class_declares_exactly_the_attributes_its_source_uses() -
             attributes, methods = _class_attributes(source, name)
             assert declared == attributes, (pxd.name, name, declared ^ attributes)
             assert cpdefs <= methods, (pxd.name, name, cpdefs - methods)
+        functions, constants = _pxd_module_names(pxd)
+        tree = ast.parse(source.read_text())
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assigned = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        assert functions <= defined, (pxd.name, functions - defined)
+        assert constants <= assigned, (pxd.name, constants - assigned)
