@@ -15,3 +15,7 @@ cdef class HpackObserver:
     @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, b=int, list_size=Py_ssize_t, fields=Py_ssize_t,
                    size=Py_ssize_t, index=Py_ssize_t, nlen=Py_ssize_t, vlen=Py_ssize_t, limit=Py_ssize_t)
     cpdef tuple decode_fields(self, data)
+
+    # a C call from decode_fields (no argument tuple, no boxed offsets)
+    @cython.locals(b=int, length=Py_ssize_t, start=Py_ssize_t, stop=Py_ssize_t)
+    cdef tuple _string(self, data, Py_ssize_t pos, Py_ssize_t end)

@@ -319,7 +319,6 @@ class HpackObserver:
         INDEXED = _INDEXED_STATIC
         dyn = self._dyn
         pairs = self._pairs
-        string = self._string
         while pos < end:
             b = data[pos]
             if b & 0x80:  # §6.1 indexed header field
@@ -389,8 +388,8 @@ class HpackObserver:
                     else:
                         nlen = len(name.encode()) if not name.isascii() else len(name)
             else:
-                name, nlen, pos = string(data, pos, end)
-            value, vlen, pos = string(data, pos, end)
+                name, nlen, pos = self._string(data, pos, end)
+            value, vlen, pos = self._string(data, pos, end)
             size = nlen + vlen + 32
             key = (name, value)
             pair = pairs.get(key)

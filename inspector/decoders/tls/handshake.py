@@ -23,6 +23,7 @@ from typing import Any
 
 from ...errors import DecodeError
 from ...events import (
+    DataRecord,
     Event,
     TlsCertificate,
     TlsClientHello,
@@ -140,8 +141,8 @@ class Extension:
         return extension_name(self.type)
 
 
-@dataclass(slots=True, kw_only=True)
-class HandshakeMessage:
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+class HandshakeMessage(DataRecord):
     """Base: a message type and its body length."""
 
     msg_type: int
@@ -156,7 +157,7 @@ class HandshakeMessage:
         return {}
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class ClientHello(HandshakeMessage):
     legacy_version: int
     random: bytes
@@ -203,7 +204,7 @@ class ClientHello(HandshakeMessage):
         return list(dict.fromkeys(seen))
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class ServerHello(HandshakeMessage):
     legacy_version: int
     random: bytes
@@ -235,7 +236,7 @@ class ServerHello(HandshakeMessage):
         return "HelloRetryRequest" if self.is_hrr else "ServerHello"
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class EncryptedExtensions(HandshakeMessage):
     extensions: list[Extension] = field(default_factory=list)
     alpn: str | None = None
@@ -257,7 +258,7 @@ class CertificateInfo:
     error: str | None = None  # set when the DER could not be parsed
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class Certificate(HandshakeMessage):
     request_context: bytes = b""
     certificates: list[bytes] = field(default_factory=list)  # DER, leaf first
@@ -270,7 +271,7 @@ class Certificate(HandshakeMessage):
         return {"count": len(self.certificates)}
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class CertificateVerify(HandshakeMessage):
     scheme: int
     signature: bytes
@@ -279,7 +280,7 @@ class CertificateVerify(HandshakeMessage):
         return {"scheme": signature_scheme_name(self.scheme), "signature_len": len(self.signature)}
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class Finished(HandshakeMessage):
     verify_data: bytes
 
@@ -287,7 +288,7 @@ class Finished(HandshakeMessage):
         return {"verify_data_len": len(self.verify_data)}
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class NewSessionTicket(HandshakeMessage):
     lifetime: int
     ticket: bytes
@@ -303,7 +304,7 @@ class NewSessionTicket(HandshakeMessage):
         return out
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class KeyUpdate(HandshakeMessage):
     update_requested: bool
 
@@ -311,7 +312,7 @@ class KeyUpdate(HandshakeMessage):
         return {"update_requested": self.update_requested}
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class ServerKeyExchange(HandshakeMessage):
     kind: str  # "ecdhe", "dhe" or "unknown"
     group: int | None = None
@@ -328,7 +329,7 @@ class ServerKeyExchange(HandshakeMessage):
         return out
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class ClientKeyExchange(HandshakeMessage):
     exchange: bytes  # ECDHE point, DHE Yc, or RSA-encrypted premaster
 
@@ -336,22 +337,22 @@ class ClientKeyExchange(HandshakeMessage):
         return {"exchange_len": len(self.exchange)}
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class CertificateRequest(HandshakeMessage):
     request_context: bytes = b""
     extensions: list[Extension] = field(default_factory=list)
     raw: bytes = b""
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
 class OpaqueMessage(HandshakeMessage):
     """A message we do not parse further (empty ones like ServerHelloDone too)."""
 
     body: bytes = b""
 
 
-@dataclass(slots=True, kw_only=True)
-class AlertMessage:
+@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+class AlertMessage(DataRecord):
     """One alert (not a handshake message, parsed here for reuse)."""
 
     level: int
