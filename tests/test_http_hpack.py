@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import hpack
 import pytest
 from hpack.exceptions import HPACKDecodingError
@@ -11,8 +14,43 @@ from hpack.huffman_table import decode_huffman
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inspector.decoders import hpack_observer
 from inspector.decoders.hpack_observer import HpackObserver, huffman
 from inspector.errors import DecodeError
+
+
+def _from_source():
+    """hpack_observer run from its Python source (where the module is compiled, the installed one
+    decodes Huffman strings with the automaton, the source with ls-qpack)."""
+    path = Path(hpack_observer.__file__).with_name("hpack_observer.py")
+    spec = importlib.util.spec_from_file_location("inspector.decoders._hpack_observer_source", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_source = _from_source()
+#: every Huffman decoder the module can use: as installed (compiled: the automaton), ls-qpack (the
+#: source's huffman below 16 KiB) and the automaton as Python
+HUFFMAN_DECODERS = {
+    "installed": huffman,
+    "source": _source.huffman,
+    "automaton": lambda literal: bytes(_source.huffman_octets(literal, len(literal) - _length(literal), len(literal))),
+}
+
+
+def _length(literal: bytes) -> int:
+    """The string length a literal's prefix gives (RFC 7541 §5.1)."""
+    n, shift, pos = literal[0] & 0x7F, 0, 1
+    if n == 0x7F:
+        while True:
+            b = literal[pos]
+            pos += 1
+            n += (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+    return n
 
 # --------------------------------------------------------------------------- RFC 7541 Appendix C.2
 
@@ -243,9 +281,9 @@ def _reference(raw: bytes) -> bytes | None:
         return None
 
 
-def _ours(raw: bytes) -> bytes | None:
+def _ours(decode, raw: bytes) -> bytes | None:
     try:
-        return huffman(_literal(raw))
+        return decode(_literal(raw))
     except DecodeError:
         return None
 
@@ -253,23 +291,28 @@ def _ours(raw: bytes) -> bytes | None:
 @settings(max_examples=3000, deadline=None)
 @given(st.binary(min_size=1, max_size=12))
 def test_huffman_matches_hpack_on_any_octets(raw):
-    """Random octets are mostly invalid codes (EOS, long or non-1 padding): both decoders must
-    accept and reject the same strings, and agree on what valid ones decode to."""
-    assert _ours(raw) == _reference(raw)
+    """Random octets are mostly invalid codes (EOS, long or non-1 padding): every decoder must
+    accept and reject the same strings as hpack's, and agree on what valid ones decode to."""
+    expected = _reference(raw)
+    for name, decode in HUFFMAN_DECODERS.items():
+        assert _ours(decode, raw) == expected, name
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=3000))
 def test_huffman_round_trip_from_hpack_encoder(plain):
     encoded = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH).encode(plain)
-    assert huffman(_literal(encoded)) == plain
+    for name, decode in HUFFMAN_DECODERS.items():
+        assert decode(_literal(encoded)) == plain, name
 
 
 @pytest.mark.parametrize("count", [26000, 27000, 100000])
 def test_huffman_on_both_sides_of_the_ls_qpack_limit(count):
-    """ls-qpack takes literals up to 16 KiB (it refuses fields over 64 KiB); longer ones go to hpack's
-    decoder.  'a' is a 5-bit code, so 26000 of them encode to just under the limit, 27000 just over."""
+    """As Python, the module gives ls-qpack literals up to 16 KiB (it refuses fields over 64 KiB) and
+    longer ones to the automaton.  'a' is a 5-bit code, so 26000 of them encode to just under the
+    limit, 27000 just over."""
     encoded = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH).encode(b"a" * count)
-    assert huffman(_literal(encoded)) == b"a" * count
-    with pytest.raises(DecodeError):  # all ones: the EOS symbol (RFC 7541 §5.2) is invalid in either decoder
-        huffman(_literal(b"\xff" * len(encoded)))
+    for decode in HUFFMAN_DECODERS.values():
+        assert decode(_literal(encoded)) == b"a" * count
+        with pytest.raises(DecodeError):  # all ones: the EOS symbol (RFC 7541 §5.2) is invalid in any decoder
+            decode(_literal(b"\xff" * len(encoded)))

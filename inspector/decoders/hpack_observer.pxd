@@ -19,3 +19,11 @@ cdef class HpackObserver:
     # a C call from decode_fields (no argument tuple, no boxed offsets)
     @cython.locals(b=int, length=Py_ssize_t, start=Py_ssize_t, stop=Py_ssize_t)
     cdef tuple _string(self, data, Py_ssize_t pos, Py_ssize_t end)
+
+# the Huffman automaton's tables as C arrays, its state and octets as C integers
+cdef bytes _HUF_NEXT, _HUF_FLAGS, _HUF_SYM
+cdef int _HUF_ACCEPTED, _HUF_EMIT, _HUF_FAIL
+cdef bint _COMPILED
+
+@cython.locals(out=bytearray, n=Py_ssize_t, state=int, flags=int, index=int, octet=int, i=Py_ssize_t)
+cpdef bytearray huffman_octets(bytes data, Py_ssize_t start, Py_ssize_t stop)
