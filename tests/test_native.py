@@ -143,7 +143,7 @@ def test_an_edited_pxd_or_cimported_class_sends_its_users_to_source_too(tmp_path
     pxd = copy / "decoders" / "hpack_observer.pxd"
     pxd.write_text(pxd.read_text() + "\n# edited\n")
     probe = ("import inspector.native as n, inspector.pipeline, inspector.flows.reassembly, "
-             "inspector.decoders.hpack_observer; "
+             "inspector.decoders.hpack_observer, inspector.decoders.http2, inspector.decoders.tls.decoder; "
              "print(*(f'{m}={n.status[m]}' for m in sorted(n.status)), sep='\\n')")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     env.pop("NETINSPECT_PURE", None)
@@ -154,9 +154,10 @@ def test_an_edited_pxd_or_cimported_class_sends_its_users_to_source_too(tmp_path
     assert status["inspector.flows.tcp"] == changed
     assert status["inspector.pipeline"] == changed
     assert status["inspector.decoders.hpack_observer"] == changed
+    assert status["inspector.decoders.http2"] == changed  # http2.pxd cimports HpackObserver
     assert status["inspector.flows.reassembly"] == "compiled"
-    assert status["inspector.decoders.http2"] == "compiled"
-    # mixed: compiled reassembly, TLS and HTTP/2 under a Python pipeline, TCP state and HPACK
+    assert status["inspector.decoders.tls.decoder"] == "compiled"
+    # mixed: compiled reassembly and TLS under a Python pipeline, TCP state, HTTP/2 and HPACK
     sample = SAMPLES / "http2-lossy.pcap"
     run = [sys.executable, "-m", "inspector", "summary", str(sample), "--keylog", str(sample.with_suffix(".keys")),
            "--json"]

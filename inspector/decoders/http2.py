@@ -553,7 +553,6 @@ class Http2Decoder:
         pos = side.pos
         base = side.base
         unpack = _HDR.unpack_from
-        locate = index.locate
         handlers = self._handlers
         events = self._events
         max_frame = side.max_frame_size  # set by the peer's SETTINGS, which are not in this loop
@@ -577,7 +576,7 @@ class Http2Decoder:
             if start <= end - 1 + base < end_off:
                 span = last
             else:
-                last = span = locate(end - 1 + base)
+                last = span = index.locate(end - 1 + base)
                 start, end_off = span.start, span.end
             sid &= 0x7FFFFFFF
             if events:

@@ -414,7 +414,6 @@ class TlsDecoder:
         iv = key.iv
         generic = None if decrypt is not None else key.opener.open
         unpack = _unpack_header
-        locate = index.locate
         # locate() answers the index's last span for any offset from its start on: the reassembler has
         # just added the span of ``data``, so most records need no search
         last = index.last
@@ -456,7 +455,7 @@ class TlsDecoder:
                 inner_type, content = opened
             seq += 1
             start = offset + pos
-            span = last if start >= last_start else locate(start)
+            span = last if start >= last_start else index.locate(start)
             if span.end >= offset + end:
                 spans = None
                 arrival, arrival_frame = span.arrival, span.arrival_frame
