@@ -15,6 +15,8 @@ from collections import deque
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 1, 2, 4, 8, 16, 32, 64, 128
 M32 = 0xFFFFFFFF
 _HALF = 0x80000000
+# C integers in the compiled build (tcp_analysis.pxd), so that analyze's sequence arithmetic stays in C
+_M32, _ACK, _RST = M32, ACK, RST
 
 # Analysis bits (Wireshark's TCP_A_* values).
 RETRANSMISSION = 0x0001
@@ -145,7 +147,7 @@ def analyze(
     ``first_rtt`` the connection's iRTT so far (0.0 while unknown).
 
     This runs for every segment, so sequence comparisons are inlined:
-    ``((b - a) & M32) >= _HALF`` is Wireshark's ``GT_SEQ(a, b)``.  The checks
+    ``((b - a) & _M32) >= _HALF`` is Wireshark's ``GT_SEQ(a, b)``.  The checks
     keep Wireshark's order; where two checks exclude each other (e.g. window
     update needs a changed window, duplicate ACK the same one) they are
     nested instead of repeated.
@@ -154,7 +156,7 @@ def analyze(
     nextseq_fwd = fwd.nextseq
     sfr = flags & 7  # FIN|SYN|RST
 
-    if (not sfr and seq == nextseq_fwd and nextseq_fwd and window and flags & ACK
+    if (not sfr and seq == nextseq_fwd and nextseq_fwd and window and flags & _ACK
             and (seglen > 1 or (not seglen and ack != fwd.lastack))):
         # Fast path for most segments: in-order data, or a pure ACK that moves the ACK
         # number, on a non-zero window.  These rule out by themselves the zero-window,
@@ -167,7 +169,7 @@ def analyze(
             rws = rev.win_scale
             if rws != -1:
                 shift = 0 if rev.is_first_ack or rws == -2 else rws
-                if (seq + seglen) & M32 == (rev.lastack + (rev.window << shift)) & M32:
+                if (seq + seglen) & _M32 == (rev.lastack + (rev.window << shift)) & _M32:
                     ta = WINDOW_FULL
             if ack != fwd.lastack:
                 fwd.lastnondupack = frame
@@ -176,9 +178,9 @@ def analyze(
             fwd.lastnondupack = frame
             fwd.dupacknum = 0
         rmax = rev.maxseqtobeacked
-        if rmax and ((rmax - ack) & M32) >= _HALF:
+        if rmax and ((rmax - ack) & _M32) >= _HALF:
             rnext = rev.nextseq
-            if ((rmax - rnext) & M32) >= _HALF:
+            if ((rmax - rnext) & _M32) >= _HALF:
                 rev.maxseqtobeacked = rnext
                 ta |= ACK_LOST_PACKET
             else:
@@ -187,9 +189,9 @@ def analyze(
                 rev.dupacknum = -1
         if seglen:
             rlast = rev.lastack
-            if rlast and ((rlast - seq - seglen) & M32) < _HALF:
+            if rlast and ((rlast - seq - seglen) & _M32) < _HALF:
                 ta |= SPURIOUS_RETRANSMISSION
-            nextseq_fwd = (seq + seglen) & M32
+            nextseq_fwd = (seq + seglen) & _M32
             unacked = fwd.unacked
             if len(unacked) < MAX_UNACKED:
                 unacked.append([seq, nextseq_fwd, ts, frame])
@@ -208,8 +210,8 @@ def analyze(
         while unacked:
             entry = unacked[0]
             unext = entry[1]
-            if ((ack - unext) & M32) >= _HALF:  # GT_SEQ(unext, ack): not (fully) acked yet
-                if ((entry[0] - ack) & M32) >= _HALF:
+            if ((ack - unext) & _M32) >= _HALF:  # GT_SEQ(unext, ack): not (fully) acked yet
+                if ((entry[0] - ack) & _M32) >= _HALF:
                     entry[0] = ack  # partially acked
                     rev.acked_to = ack
                 break
@@ -226,9 +228,9 @@ def analyze(
         if window == 0 and not sfr:
             ta = ZERO_WINDOW
         # LOST PACKET: beyond the highest sequence seen so far (not for RST).
-        if nextseq_fwd and ((nextseq_fwd - seq) & M32) >= _HALF and not flags & RST:
+        if nextseq_fwd and ((nextseq_fwd - seq) & _M32) >= _HALF and not flags & _RST:
             ta |= LOST_PACKET
-        if seglen <= 1 and not sfr and seq == (nextseq_fwd - 1) & M32:
+        if seglen <= 1 and not sfr and seq == (nextseq_fwd - 1) & _M32:
             ta |= KEEP_ALIVE
         if seglen == 0:
             if not sfr and seq == nextseq_fwd and ack == fwd.lastack:
@@ -250,7 +252,7 @@ def analyze(
             rws = rev.win_scale
             if rws != -1:
                 shift = 0 if rev.is_first_ack or rws == -2 else rws
-                if (seq + seglen) & M32 == (rev.lastack + (rev.window << shift)) & M32:
+                if (seq + seglen) & _M32 == (rev.lastack + (rev.window << shift)) & _M32:
                     ta |= WINDOW_FULL
 
     # finished_fwd: a new ACK number resets the dupack counter
@@ -260,9 +262,9 @@ def analyze(
 
     # ACKED LOST PACKET: this ACK covers bytes never seen in the other direction.
     rmax = rev.maxseqtobeacked
-    if rmax and flags & ACK and ((rmax - ack) & M32) >= _HALF:
+    if rmax and flags & _ACK and ((rmax - ack) & _M32) >= _HALF:
         rnext = rev.nextseq
-        if ((rmax - rnext) & M32) >= _HALF:
+        if ((rmax - rnext) & _M32) >= _HALF:
             rev.maxseqtobeacked = rnext
             ta |= ACK_LOST_PACKET
         else:
@@ -272,31 +274,31 @@ def analyze(
 
     # RETRANSMISSION / FAST RETRANSMISSION / SPURIOUS / OUT-OF-ORDER
     if (seglen or flags & 3) and not ta & KEEP_ALIVE:
-        not_advanced = nextseq_fwd and ((seq - nextseq_fwd) & M32) >= _HALF
-        if not_advanced and seglen > 1 and (nextseq_fwd - 1) & M32 == seq:
+        not_advanced = nextseq_fwd and ((seq - nextseq_fwd) & _M32) >= _HALF
+        if not_advanced and seglen > 1 and (nextseq_fwd - 1) & _M32 == seq:
             not_advanced = False
         rlast = rev.lastack
-        if seglen and rlast and ((rlast - seq - seglen) & M32) < _HALF:
+        if seglen and rlast and ((rlast - seq - seglen) & _M32) < _HALF:
             ta |= SPURIOUS_RETRANSMISSION
         elif not_advanced:
             if rev.dupacknum >= 2 and rlast == seq and ts - rev.lastacktime < 0.020:
                 ta |= FAST_RETRANSMISSION
             elif ts - fwd.nextseqtime < (first_rtt or 0.003) and nextseq_fwd != (
                 seq + seglen + (1 if flags & 3 else 0)
-            ) & M32:
+            ) & _M32:
                 ta |= OUT_OF_ORDER
             else:
                 ta |= RETRANSMISSION
 
     # finished_checking_retransmission_type
-    nextseq = (seq + seglen) & M32
+    nextseq = (seq + seglen) & _M32
     if seglen or flags & 3:
         if flags & 3:
-            nextseq = (nextseq + 1) & M32
+            nextseq = (nextseq + 1) & _M32
         if len(fwd.unacked) < MAX_UNACKED:
             fwd.unacked.append([seq, nextseq, ts, frame])
     if not ta & ZERO_WINDOW_PROBE:
-        if not nextseq_fwd or ((nextseq_fwd - nextseq) & M32) >= _HALF:
+        if not nextseq_fwd or ((nextseq_fwd - nextseq) & _M32) >= _HALF:
             fwd.nextseq = nextseq_fwd = nextseq
             fwd.nextseqframe = frame
             fwd.nextseqtime = ts
@@ -325,8 +327,8 @@ def _acked(flow: FlowAnalysis, ack: int, ts: float) -> float | None:
     while unacked:
         entry = unacked[0]
         unext = entry[1]
-        if ((ack - unext) & M32) >= _HALF:  # GT_SEQ(unext, ack): not (fully) acked yet
-            if ((entry[0] - ack) & M32) >= _HALF:
+        if ((ack - unext) & _M32) >= _HALF:  # GT_SEQ(unext, ack): not (fully) acked yet
+            if ((entry[0] - ack) & _M32) >= _HALF:
                 entry[0] = ack  # partially acked
                 flow.acked_to = ack
             break
