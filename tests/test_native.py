@@ -233,7 +233,9 @@ def test_each_compiled_class_declares_exactly_the_attributes_its_source_uses() -
         functions, constants = _pxd_module_names(pxd)
         tree = ast.parse(source.read_text())
         defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-        assigned = {t.id for n in tree.body if isinstance(n, ast.Assign) for target in n.targets
-                    for t in (target.elts if isinstance(target, ast.Tuple) else [target]) if isinstance(t, ast.Name)}
+        targets = [t for n in tree.body for t in (n.targets if isinstance(n, ast.Assign) else
+                                                   [n.target] if isinstance(n, ast.AnnAssign) else [])]
+        assigned = {t.id for target in targets for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+                    if isinstance(t, ast.Name)}
         assert functions <= defined, (pxd.name, functions - defined)
         assert constants <= assigned, (pxd.name, constants - assigned)

@@ -311,7 +311,7 @@ class HpackObserver:
         (a repeated block returns the very list of its first decoding, and its
         ``[name, value]`` pairs are shared with the table entries and other blocks).
         """
-        return HpackResult(*self.decode_fields(data))
+        return HpackResult(*self.decode_fields(bytes(data)))
 
     def decode_fields(self, data: bytes) -> tuple[list[list[str | None]], bool, bool, int, int]:
         """:meth:`decode` as a plain tuple ``(headers, reliable, oversized, list_size, plain_bytes)``
