@@ -23,8 +23,6 @@ HERE = Path(__file__).resolve().parent
 # per-packet pipeline and TCP, TLS records, HTTP/2 frames with HPACK (HTTP/2 over TLS), HTTP/1.1 and DNS,
 # and per connection its state, analyses, retirement and record (many small connections), and the JSON
 # text of the records.
-# http_exchange.py stays Python: compiled, its summary() dicts are built key by key, not presized, and
-# 30,000 of them held for one record took 5 MB more.
 HOT = [
     "inspector/capture/reader.py",
     "inspector/net/ip.py",
@@ -37,6 +35,7 @@ HOT = [
     "inspector/decoders/tls/decoder.py",
     "inspector/decoders/http2.py",
     "inspector/decoders/hpack_observer.py",
+    "inspector/decoders/http_exchange.py",
     "inspector/decoders/http1.py",
     "inspector/decoders/dns.py",
     "inspector/analysis/__init__.py",
