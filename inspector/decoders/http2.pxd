@@ -5,6 +5,7 @@
 cimport cython
 
 from inspector.decoders.hpack_observer cimport HpackObserver
+from inspector.decoders.http_exchange cimport HttpExchange
 from inspector.flows.streamindex cimport StreamIndex
 
 cdef class _Side:
@@ -38,10 +39,17 @@ cdef class Http2Decoder:
     @cython.locals(n=Py_ssize_t, pos=Py_ssize_t, body=Py_ssize_t, end=Py_ssize_t, length=Py_ssize_t,
                    hi=int, lo=int, ftype=int, flags=int)
     cpdef _frames(self, _Side side, StreamIndex index, out)
+    # ex: the stream's exchange (None until checked), its fields read and written in C
+    @cython.locals(ex=HttpExchange)
     cpdef _on_data(self, _Side side, ev, sid, flags, length, payload, span, out)
+    @cython.locals(ex=HttpExchange)
     cpdef _client_headers(self, _Side side, sid, headers, reliable, flags, span, out)
+    @cython.locals(ex=HttpExchange)
     cpdef _server_headers(self, _Side side, sid, headers, reliable, flags, span, out)
+    @cython.locals(ex=HttpExchange)
     cpdef _end_stream(self, _Side side, sid, span, out)
+    cpdef _response_done(self, HttpExchange ex, sid, span, out)
+    cpdef _consume_window(self, _Side side, sid, length, end_stream, span, out)
 
-cdef object _fill_request(object ex, list headers)
+cdef object _fill_request(HttpExchange ex, list headers)
 cdef object _get(list headers, object name)

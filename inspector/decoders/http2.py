@@ -1188,8 +1188,7 @@ class Http2Decoder:
         w = side.stream_windows.get(sid, side.initial_window) - length
         side.stream_windows[sid] = w
         if side.conn_window <= 0 and 0 not in side.stalls:
-            sending = ("open", "half_closed_server") if side.direction == C2S else ("open", "half_closed_client")
-            streams = frozenset(k for k, st in self.states.items() if st in sending)
+            streams = _sending(self.states, side.direction)
             if end_stream:
                 streams -= {sid}
             side.stalls[0] = (span.delivered, span.frame, streams)
@@ -1260,6 +1259,12 @@ def _plausible(buf: bytes, pos: int) -> int | None:
     if ftype == SETTINGS and length % 6:
         return None
     return pos + 9 + length
+
+
+def _sending(states: dict[int, str], direction: int) -> frozenset[int]:
+    """The streams on which the ``direction`` side may send DATA (RFC 9113 §5.1)."""
+    sending = ("open", "half_closed_server") if direction == C2S else ("open", "half_closed_client")
+    return frozenset(k for k, st in states.items() if st in sending)
 
 
 def _get(headers: list[list[str | None]], name: str) -> str | None:
