@@ -36,6 +36,8 @@ cdef class Http2Decoder:
     cdef public object _events
     cdef public dict _handlers
 
+    @cython.locals(side=_Side)
+    cpdef list feed(self, direction, data, offset, index)
     @cython.locals(n=Py_ssize_t, pos=Py_ssize_t, body=Py_ssize_t, end=Py_ssize_t, length=Py_ssize_t,
                    hi=int, lo=int, ftype=int, flags=int)
     cpdef _frames(self, _Side side, StreamIndex index, out)

@@ -20,6 +20,8 @@ cdef class TlsDecoder:
     cdef public object _no_key_reason, _tls12_unsupported, _inner, _inner_state, _inner_pending
     cdef public object _inner_pending_bytes, _keylog_generation, record_log, _events
 
+    @cython.locals(side=_Side)
+    cpdef list feed(self, direction, data, offset, index)
     @cython.locals(n=Py_ssize_t, pos=Py_ssize_t, body=Py_ssize_t, end=Py_ssize_t, length=Py_ssize_t,
-                   ctype=int, version=int)
+                   ctype=int, version=int, key=_Key)
     cpdef _whole_records(self, _Side side, data, offset, StreamIndex index, out)
