@@ -29,6 +29,7 @@ import platform
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -314,6 +315,18 @@ class Result:
         return {"wall": round(a["wall_s"] / b["wall_s"], 3), "cpu": round(a["cpu_s"] / b["cpu_s"], 3),
                 "peak_rss": round(a["peak_rss_mb"] / b["peak_rss_mb"], 3)}
 
+    def paired(self) -> dict | None:
+        """netinspect's wall time over tshark's, run by run: each pair ran back to back, so a pair sees
+        one machine state, where the best of each may come from different ones (this machine switches
+        between a fast and a slow mode minutes apart, both tools alike)."""
+        ts, ni = self.runs.get("tshark", []), self.runs.get("netinspect", [])
+        ratios = sorted(n.wall / t.wall for t, n in zip(ts, ni) if t.rc == 0 and n.rc == 0 and t.wall > 0
+                        and (not n.check or n.check.startswith("same")))
+        if len(ratios) < 2:
+            return None
+        return {"median": round(statistics.median(ratios), 3), "min": round(ratios[0], 3),
+                "max": round(ratios[-1], 3), "pairs": len(ratios)}
+
     def verdict(self) -> str:
         r = self.ratio()
         if r is None or self.bench.target is None:
@@ -411,6 +424,10 @@ def table(results: list[Result], info: dict, repeat: int) -> str:
         if r:
             tgt = f"  target <= {b.target:.2f}: {res.verdict()}" if b.target else "  (no target)"
             lines.append(f"{blank}{'ratio':10} {r['wall']:8.2f} {r['cpu']:8.2f} {r['peak_rss']:8.2f}{tgt}")
+        p = res.paired()
+        if p:
+            lines.append(f"{blank}{'paired':10} {p['median']:8.2f}  wall, median of {p['pairs']} back-to-back runs "
+                         f"({p['min']:.2f}–{p['max']:.2f})")
         if res.check:
             lines.append(f"{blank}check: {res.check}")
         if res.error:
@@ -449,7 +466,7 @@ def as_json(results: list[Result], info: dict, repeat: int) -> dict:
              "commands": {"tshark": shlex.join(r.bench.tshark(Path("CAPTURE"), Path("KEYLOG"))),
                           "netinspect": shlex.join(["netinspect", *r.bench.netinspect(Path("CAPTURE"), Path("KEYLOG"))])},
              "tshark": r.best("tshark"), "netinspect": r.best("netinspect"), "py_floor": r.best("py-floor"),
-             "ratio": r.ratio(),
+             "ratio": r.ratio(), "paired_wall_ratio": r.paired(),
              "target": r.bench.target, "verdict": r.verdict() or None, "check": r.check or None,
              "error": r.error or None}
             for r in results
