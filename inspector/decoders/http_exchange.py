@@ -61,9 +61,10 @@ class HttpExchange:
     """One request and its response.
 
     A class with slots rather than a dataclass: compiled (setup.py, ``http_exchange.pxd``) it is a
-    C-level class, and building one (once per request) costs a fifth of a dataclass ``__init__``.
-    Every argument is keyword-only; the three lists start empty.  The arguments the decoders pass come
-    first: compiled, keyword arguments are looked up in that order until all are found."""
+    C-level class, and building one (once per request) takes ~2,900 instructions against the
+    dataclass's ~9,700.  Every argument is keyword-only; the three lists start empty.  The arguments
+    the decoders pass come first: compiled, keyword arguments are looked up in that order until all
+    are found.  Two exchanges are equal only if they are the same object (nothing compares them)."""
 
     __slots__ = ("stream", "method", "path", "authority", "scheme", "protocol", "version", "status", "content_type",
                  "request_content_type", "request_headers", "response_headers", "trailers", "interim", "pushed",

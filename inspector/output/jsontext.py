@@ -3,7 +3,7 @@ the records of ``summary --json``.
 
 Most numbers in those records are timestamps, and json's encoder calls ``float.__repr__`` for every
 float: finding the shortest digits of a 16-digit value like 1795274105.485587 takes ~7,000
-instructions (dtoa's big-number loop), a third of the encoding time of a 30,000-request connection.
+instructions (dtoa's big-number loop), nearly half the encoding time of a 30,000-request connection.
 :func:`float_text` writes a float that is a whole number of microseconds from that integer instead,
 once a division proves the six-decimal text reads back as the same float; below 2**33 that text is
 then also the shortest one, which is what repr writes (see there).  Everything else is written as
